@@ -1,0 +1,99 @@
+# petit — plain Makefile. `make` builds ./petit and libpetit.a and says what it found.
+#   make test     build and run the test suite (ends with "N passed, N failed")
+#   make debug    -O0 -g build in build-debug/
+#   make asan     AddressSanitizer + UBSan build in build-asan/, then its tests
+#   make bench    run the benchmarks in bench/
+# Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), CC=clang, BUILD=dir.
+
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g
+WARN    := -std=c11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wvla
+CPPFLAGS := -Iinclude -Isrc -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+LDLIBS  := -lm -lpthread
+
+# ---- probes: print what we found --------------------------------------------
+ifneq ($(NO_OPENMP),1)
+  HAVE_OMP := $(shell printf '#include <omp.h>\nint main(void){return omp_get_max_threads()<0;}' | \
+               $(CC) -fopenmp -x c - -o /dev/null 2>/dev/null && echo 1)
+endif
+ifneq ($(NO_BLAS),1)
+  HAVE_BLAS := $(shell printf '#include <cblas.h>\nint main(void){float a=1,b=1,c=0;cblas_sgemm(CblasRowMajor,CblasNoTrans,CblasNoTrans,1,1,1,1,&a,1,&b,1,0,&c,1);return c!=1;}' | \
+               $(CC) -x c - -o /dev/null -lopenblas 2>/dev/null && echo 1)
+endif
+ISA := $(shell $(CC) $(OPT) -dM -E -x c /dev/null 2>/dev/null | \
+         awk '/__AVX512F__/{a5=1}/__AVX2__/{a2=1}/__FMA__/{f=1}/__AVX512VNNI__/{vn=1} \
+              END{s=""; if(a2)s=s" avx2"; if(f)s=s" fma"; if(a5)s=s" avx512"; if(vn)s=s" vnni"; print (s==""?" generic":s)}')
+
+ifeq ($(HAVE_OMP),1)
+  CFLAGS_X += -fopenmp
+  LDLIBS   += -fopenmp
+  OMP_MSG  := ✓ OpenMP
+else
+  OMP_MSG  := ✗ OpenMP (single-threaded)
+endif
+ifeq ($(HAVE_BLAS),1)
+  CPPFLAGS += -DPETIT_BLAS
+  LDLIBS   += -lopenblas
+  BLAS_MSG := ✓ OpenBLAS (cblas_sgemm)
+else
+  BLAS_MSG := ✗ OpenBLAS (built-in sgemm)
+endif
+
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(CFLAGS_X)
+
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/text/*.c src/nn/*.c src/model/*.c \
+                              src/train/*.c src/decode/*.c src/compress/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test debug asan bench clean info demo model
+all: info petit
+
+info:
+	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [ISA:$(ISA)]"
+
+petit: $(BUILD)/petit
+	@cp $< $@
+
+$(BUILD)/petit: $(CLI_OBJ) $(BUILD)/libpetit.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+libpetit.a: $(BUILD)/libpetit.a
+	@cp $< $@
+all: libpetit.a
+
+$(BUILD)/libpetit.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libpetit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
+
+tests: $(TEST_BIN) $(BUILD)/petit
+
+test: info tests
+	@PETIT=$(BUILD)/petit BUILD=$(BUILD) bash tests/run.sh
+
+debug:
+	$(MAKE) BUILD=build-debug OPT=-O0 petit tests
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: petit
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b --quick || exit 1; done
+
+clean:
+	rm -rf build build-debug build-asan petit libpetit.a
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,27 @@
+/* cli.h: the subcommands of ./petit and the few helpers they share.
+ * Only src/cli/ prints for users or exits. Each subcommand lives in
+ * src/cli/cmd_NAME.c as `int cmd_NAME(int argc, char **argv)` (argv[0] is the
+ * subcommand's name) and returns the process exit code: 0 ok, 1 error
+ * (bad input, I/O), 2 usage error. Every subcommand answers --help. */
+#ifndef PETIT_CLI_H
+#define PETIT_CLI_H
+#include <stdio.h>
+
+int cmd_train(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
+int cmd_vocab(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
+int cmd_bleu(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* "petit NAME: message" on stderr; returns 1 (the exit code for errors) */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* usage error: message plus "try 'petit NAME --help'"; returns 2 */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* true if argv[i] is -h or --help */
+int cli_is_help(const char *a);
+/* parse a whole-string number; on failure print a usage error and return -1 */
+int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
+int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+#endif

@@ -1,0 +1,89 @@
+/* main.c: `petit COMMAND [ARGS]` dispatch and shared CLI helpers. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"train", cmd_train, "train a translation model on parallel text"},
+    {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
+    {"vocab", cmd_vocab, "train a SentencePiece vocabulary (runs spm_train)"},
+    {"encode", cmd_encode, "text -> SentencePiece pieces or ids"},
+    {"decode", cmd_decode, "SentencePiece pieces or ids -> text"},
+    {"bleu", cmd_bleu, "sacreBLEU-compatible BLEU and chrF"},
+    {"info", cmd_info, "describe a model or checkpoint file"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "petit — small, fast neural machine translation\n\n"
+               "usage: petit COMMAND [ARGS]   (petit COMMAND --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || cli_is_help(argv[1])) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("petit 0.1\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "petit: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "petit %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 1;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "petit %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n  (try 'petit %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_is_help(const char *a) { return !strcmp(a, "-h") || !strcmp(a, "--help"); }
+
+int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out) {
+    char *end;
+    if (!s) return cli_usage(cmd, "%s needs a value", flag), -1;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) {
+        cli_usage(cmd, "%s: '%s' is not an integer in [%ld, %ld]", flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out) {
+    char *end;
+    if (!s) return cli_usage(cmd, "%s needs a value", flag), -1;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        cli_usage(cmd, "%s: '%s' is not a number in [%g, %g]", flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
