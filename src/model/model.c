@@ -1,0 +1,766 @@
+/* model.c: configuration, parameter layout, and the training forward/backward
+ * of the encoder–decoder transformer defined in MODEL.md. */
+#include "model/model.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "nn/nn.h"
+
+/* ---- configuration --------------------------------------------------- */
+
+void pt_config_default(pt_config *c) {
+    memset(c, 0, sizeof *c);
+    c->vocab = 8000;
+    c->d_model = 256;
+    c->n_heads = 4;
+    c->d_ff = 1024;
+    c->enc_layers = 6;
+    c->dec_layers = 6;
+    c->max_len = 128;
+    c->norm = PT_NORM_PRE;
+    c->act = NN_ACT_RELU;
+    c->pos = PT_POS_SINUSOIDAL;
+    c->emb_scale = 1;
+    c->dec_attn = PT_ATTN_DENSE;
+    c->dropout = 0.1f;
+    c->ln_eps = 1e-5f;
+    c->unk_id = 0;
+    c->bos_id = 1;
+    c->eos_id = 2;
+    c->pad_id = 3;
+}
+
+static const char *norm_names[] = {"pre", "post"};
+static const char *act_names[] = {"relu", "gelu", "swish"};
+static const char *pos_names[] = {"sinusoidal", "learned"};
+
+static int parse_name(const char *s, const char **names, int n) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return i;
+    return -1;
+}
+const char *pt_norm_name(int v) { return v >= 0 && v < 2 ? norm_names[v] : "?"; }
+const char *pt_act_name(int v) { return v >= 0 && v < 3 ? act_names[v] : "?"; }
+const char *pt_pos_name(int v) { return v >= 0 && v < 2 ? pos_names[v] : "?"; }
+int pt_norm_parse(const char *s) { return parse_name(s, norm_names, 2); }
+int pt_act_parse(const char *s) { return parse_name(s, act_names, 3); }
+int pt_pos_parse(const char *s) { return parse_name(s, pos_names, 2); }
+
+int pt_config_check(const pt_config *c) {
+#define RANGE(f, lo, hi) \
+    if (c->f < (lo) || c->f > (hi)) return pt_set_error("config: " #f " = %d is outside [%d, %d]", (int)c->f, (int)(lo), (int)(hi))
+    RANGE(vocab, 8, 1 << 20);
+    RANGE(d_model, 2, 1 << 14);
+    RANGE(n_heads, 1, 256);
+    RANGE(d_ff, 1, 1 << 16);
+    RANGE(enc_layers, 1, 64);
+    RANGE(dec_layers, 1, 64);
+    RANGE(max_len, 2, 1 << 14);
+    RANGE(norm, 0, 1);
+    RANGE(act, 0, 2);
+    RANGE(pos, 0, 1);
+    RANGE(dec_attn, 0, 0);
+    RANGE(pad_id, 0, c->vocab - 1);
+    RANGE(bos_id, 0, c->vocab - 1);
+    RANGE(eos_id, 0, c->vocab - 1);
+    RANGE(unk_id, 0, c->vocab - 1);
+#undef RANGE
+    if (c->d_model % c->n_heads)
+        return pt_set_error("config: d_model %d is not a multiple of heads %d", c->d_model, c->n_heads);
+    if (c->pos == PT_POS_SINUSOIDAL && c->d_model % 2)
+        return pt_set_error("config: sinusoidal positions need an even d_model (got %d)", c->d_model);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return pt_set_error("config: dropout %g is outside [0, 1)", c->dropout);
+    if (!(c->ln_eps > 0.0f && c->ln_eps < 1.0f)) return pt_set_error("config: ln_eps %g is not in (0, 1)", c->ln_eps);
+    return 0;
+}
+
+void pt_config_to_gguf(const pt_config *c, gguf_writer *w) {
+    gguf_set_str(w, "general.architecture", "petit");
+    gguf_set_u32(w, "petit.vocab_size", (uint32_t)c->vocab);
+    gguf_set_u32(w, "petit.d_model", (uint32_t)c->d_model);
+    gguf_set_u32(w, "petit.n_heads", (uint32_t)c->n_heads);
+    gguf_set_u32(w, "petit.d_ff", (uint32_t)c->d_ff);
+    gguf_set_u32(w, "petit.enc_layers", (uint32_t)c->enc_layers);
+    gguf_set_u32(w, "petit.dec_layers", (uint32_t)c->dec_layers);
+    gguf_set_u32(w, "petit.max_len", (uint32_t)c->max_len);
+    gguf_set_str(w, "petit.norm", pt_norm_name(c->norm));
+    gguf_set_str(w, "petit.act", pt_act_name(c->act));
+    gguf_set_str(w, "petit.pos", pt_pos_name(c->pos));
+    gguf_set_bool(w, "petit.emb_scale", c->emb_scale);
+    gguf_set_str(w, "petit.dec_attn", "dense");
+    gguf_set_f32(w, "petit.dropout", c->dropout);
+    gguf_set_f32(w, "petit.ln_eps", c->ln_eps);
+    gguf_set_u32(w, "petit.pad_id", (uint32_t)c->pad_id);
+    gguf_set_u32(w, "petit.bos_id", (uint32_t)c->bos_id);
+    gguf_set_u32(w, "petit.eos_id", (uint32_t)c->eos_id);
+    gguf_set_u32(w, "petit.unk_id", (uint32_t)c->unk_id);
+}
+
+static int get_int(const gguf_file *g, const char *key, int *out, int required) {
+    uint32_t v;
+    if (gguf_find_key(g, key) < 0) return required ? pt_set_error("missing key %s", key) : 0;
+    if (gguf_get_u32(g, key, &v)) return pt_set_error("key %s is not a u32", key);
+    if (v > (1u << 30)) return pt_set_error("key %s = %u is out of range", key, v);
+    *out = (int)v;
+    return 0;
+}
+
+static int get_enum(const gguf_file *g, const char *key, int *out, int (*parse)(const char *)) {
+    const char *s;
+    uint64_t n;
+    char buf[32];
+    if (gguf_find_key(g, key) < 0) return 0;
+    if (gguf_get_str(g, key, &s, &n) || n >= sizeof buf) return pt_set_error("key %s: bad value", key);
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    int v = parse(buf);
+    if (v < 0) return pt_set_error("key %s: unsupported value '%s'", key, buf);
+    *out = v;
+    return 0;
+}
+
+static int parse_dense(const char *s) { return strcmp(s, "dense") ? -1 : PT_ATTN_DENSE; }
+
+int pt_config_from_gguf(pt_config *c, const gguf_file *g) {
+    pt_config_default(c);
+    const char *arch;
+    uint64_t n;
+    if (gguf_get_str(g, "general.architecture", &arch, &n) || n != 5 || memcmp(arch, "petit", 5))
+        return pt_set_error("not a petit model (general.architecture is not 'petit')");
+    if (get_int(g, "petit.vocab_size", &c->vocab, 1) || get_int(g, "petit.d_model", &c->d_model, 1) ||
+        get_int(g, "petit.n_heads", &c->n_heads, 1) || get_int(g, "petit.d_ff", &c->d_ff, 1) ||
+        get_int(g, "petit.enc_layers", &c->enc_layers, 1) ||
+        get_int(g, "petit.dec_layers", &c->dec_layers, 1) || get_int(g, "petit.max_len", &c->max_len, 1) ||
+        get_int(g, "petit.pad_id", &c->pad_id, 0) || get_int(g, "petit.bos_id", &c->bos_id, 0) ||
+        get_int(g, "petit.eos_id", &c->eos_id, 0) || get_int(g, "petit.unk_id", &c->unk_id, 0) ||
+        get_enum(g, "petit.norm", &c->norm, pt_norm_parse) || get_enum(g, "petit.act", &c->act, pt_act_parse) ||
+        get_enum(g, "petit.pos", &c->pos, pt_pos_parse) ||
+        get_enum(g, "petit.dec_attn", &c->dec_attn, parse_dense))
+        return -1;
+    int b;
+    if (gguf_find_key(g, "petit.emb_scale") >= 0) {
+        if (gguf_get_bool(g, "petit.emb_scale", &b)) return pt_set_error("key petit.emb_scale is not a bool");
+        c->emb_scale = b;
+    }
+    float f;
+    if (!gguf_get_f32(g, "petit.dropout", &f)) c->dropout = f;
+    if (!gguf_get_f32(g, "petit.ln_eps", &f)) c->ln_eps = f;
+    pt_clear_error();
+    return pt_config_check(c);
+}
+
+/* ---- parameter layout ------------------------------------------------ */
+
+/* dims: V vocab, P positions, D, 3 = 3D, 2 = 2D, F, 1 = a vector */
+static const struct {
+    size_t field;
+    char stack;      /* 'E' per encoder layer, 'D' per decoder layer, 0 once */
+    char rows, cols; /* dimension letters */
+    const char *name;
+} layout[PT_N_PARAM_KINDS] = {
+#define P(f, st, r, c, n) {offsetof(pt_params, f), st, r, c, n}
+    P(tok_emb, 0, 'V', 'D', "tok_emb.weight"),
+    P(pos_emb, 0, 'P', 'D', "pos_emb.weight"),
+    P(e_ln1_w, 'E', '1', 'D', "enc.%d.ln1.weight"),
+    P(e_ln1_b, 'E', '1', 'D', "enc.%d.ln1.bias"),
+    P(e_qkv_w, 'E', '3', 'D', "enc.%d.attn.qkv.weight"),
+    P(e_qkv_b, 'E', '1', '3', "enc.%d.attn.qkv.bias"),
+    P(e_o_w, 'E', 'D', 'D', "enc.%d.attn.out.weight"),
+    P(e_o_b, 'E', '1', 'D', "enc.%d.attn.out.bias"),
+    P(e_ln2_w, 'E', '1', 'D', "enc.%d.ln2.weight"),
+    P(e_ln2_b, 'E', '1', 'D', "enc.%d.ln2.bias"),
+    P(e_up_w, 'E', 'F', 'D', "enc.%d.ffn.up.weight"),
+    P(e_up_b, 'E', '1', 'F', "enc.%d.ffn.up.bias"),
+    P(e_down_w, 'E', 'D', 'F', "enc.%d.ffn.down.weight"),
+    P(e_down_b, 'E', '1', 'D', "enc.%d.ffn.down.bias"),
+    P(e_lnf_w, 'e', '1', 'D', "enc.ln.weight"),
+    P(e_lnf_b, 'e', '1', 'D', "enc.ln.bias"),
+    P(d_ln1_w, 'D', '1', 'D', "dec.%d.ln1.weight"),
+    P(d_ln1_b, 'D', '1', 'D', "dec.%d.ln1.bias"),
+    P(d_qkv_w, 'D', '3', 'D', "dec.%d.self.qkv.weight"),
+    P(d_qkv_b, 'D', '1', '3', "dec.%d.self.qkv.bias"),
+    P(d_o_w, 'D', 'D', 'D', "dec.%d.self.out.weight"),
+    P(d_o_b, 'D', '1', 'D', "dec.%d.self.out.bias"),
+    P(d_ln2_w, 'D', '1', 'D', "dec.%d.ln2.weight"),
+    P(d_ln2_b, 'D', '1', 'D', "dec.%d.ln2.bias"),
+    P(d_cq_w, 'D', 'D', 'D', "dec.%d.cross.q.weight"),
+    P(d_cq_b, 'D', '1', 'D', "dec.%d.cross.q.bias"),
+    P(d_ckv_w, 'D', '2', 'D', "dec.%d.cross.kv.weight"),
+    P(d_ckv_b, 'D', '1', '2', "dec.%d.cross.kv.bias"),
+    P(d_co_w, 'D', 'D', 'D', "dec.%d.cross.out.weight"),
+    P(d_co_b, 'D', '1', 'D', "dec.%d.cross.out.bias"),
+    P(d_ln3_w, 'D', '1', 'D', "dec.%d.ln3.weight"),
+    P(d_ln3_b, 'D', '1', 'D', "dec.%d.ln3.bias"),
+    P(d_up_w, 'D', 'F', 'D', "dec.%d.ffn.up.weight"),
+    P(d_up_b, 'D', '1', 'F', "dec.%d.ffn.up.bias"),
+    P(d_down_w, 'D', 'D', 'F', "dec.%d.ffn.down.weight"),
+    P(d_down_b, 'D', '1', 'D', "dec.%d.ffn.down.bias"),
+    P(d_lnf_w, 'd', '1', 'D', "dec.ln.weight"),
+    P(d_lnf_b, 'd', '1', 'D', "dec.ln.bias"),
+    P(out_b, 0, '1', 'V', "out.bias"),
+#undef P
+};
+
+static int dim_of(const pt_config *c, char d) {
+    switch (d) {
+    case 'V': return c->vocab;
+    case 'P': return c->max_len;
+    case 'D': return c->d_model;
+    case '3': return 3 * c->d_model;
+    case '2': return 2 * c->d_model;
+    case 'F': return c->d_ff;
+    default: return 1;
+    }
+}
+
+/* how many copies of layout entry k this config has (0 = absent) */
+static int copies_of(const pt_config *c, int k) {
+    switch (layout[k].stack) {
+    case 'E': return c->enc_layers;
+    case 'D': return c->dec_layers;
+    case 'e':
+    case 'd': return c->norm == PT_NORM_PRE;
+    default: return layout[k].field == offsetof(pt_params, pos_emb) ? c->pos == PT_POS_LEARNED : 1;
+    }
+}
+
+static size_t layout_walk(const pt_config *c, float *block, pt_params *p, pt_tensor *t, int *nt) {
+    size_t off = 0;
+    int n = 0;
+    for (int k = 0; k < PT_N_PARAM_KINDS; k++) {
+        int rows = dim_of(c, layout[k].rows), cols = dim_of(c, layout[k].cols);
+        int copies = copies_of(c, k);
+        float **ptr = p ? (float **)((char *)p + layout[k].field) : NULL;
+        if (ptr) *ptr = copies && block ? block + off : NULL;
+        for (int l = 0; l < copies; l++) {
+            if (t) {
+                pt_tensor *x = &t[n];
+                snprintf(x->name, sizeof x->name, layout[k].name, l);
+                x->offset = off;
+                x->rows = rows;
+                x->cols = cols;
+                x->decay = rows > 1;
+            }
+            n++;
+            off += (size_t)rows * cols;
+        }
+    }
+    if (nt) *nt = n;
+    return off;
+}
+
+int pt_model_init(pt_model *m, const pt_config *cfg) {
+    memset(m, 0, sizeof *m);
+    if (pt_config_check(cfg)) return -1;
+    m->cfg = *cfg;
+    m->n_params = layout_walk(cfg, NULL, NULL, NULL, &m->n_tensors);
+    m->tensors = pt_calloc((size_t)m->n_tensors, sizeof(pt_tensor));
+    m->mem = pt_alloc_aligned(m->n_params * sizeof(float));
+    layout_walk(cfg, m->mem, &m->p, m->tensors, NULL);
+    return 0;
+}
+
+void pt_model_free(pt_model *m) {
+    pt_free_aligned(m->mem);
+    free(m->tensors);
+    memset(m, 0, sizeof *m);
+}
+
+void pt_params_point(const pt_model *m, float *block, pt_params *out) {
+    layout_walk(&m->cfg, block, out, NULL, NULL);
+}
+
+int pt_model_find(const pt_model *m, const char *name) {
+    for (int i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return i;
+    return -1;
+}
+
+void pt_model_init_weights(pt_model *m, uint64_t seed) {
+    const pt_config *c = &m->cfg;
+    pt_rng rng = {seed};
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        float *w = m->mem + t->offset;
+        size_t n = (size_t)t->rows * t->cols;
+        const char *nm = t->name;
+        size_t len = strlen(nm);
+        if (!strcmp(nm, "tok_emb.weight")) {
+            float s = 1.0f / sqrtf((float)c->d_model);
+            for (size_t j = 0; j < n; j++) w[j] = s * pt_rng_normal(&rng);
+        } else if (!strcmp(nm, "pos_emb.weight")) {
+            for (size_t j = 0; j < n; j++) w[j] = 0.02f * pt_rng_normal(&rng);
+        } else if (t->rows > 1) {
+            float a = sqrtf(6.0f / (float)(t->rows + t->cols));
+            for (size_t j = 0; j < n; j++) w[j] = a * (2.0f * pt_rng_uniform(&rng) - 1.0f);
+        } else if (strstr(nm, ".ln") && len > 7 && !strcmp(nm + len - 7, ".weight")) {
+            for (size_t j = 0; j < n; j++) w[j] = 1.0f;
+        } else {
+            memset(w, 0, n * sizeof(float));
+        }
+    }
+}
+
+void pt_model_add_tensors(const pt_model *m, const float *block, const char *prefix,
+                          gguf_writer *w) {
+    char name[96];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        snprintf(name, sizeof name, "%s%s", prefix, t->name);
+        uint64_t ne[2] = {(uint64_t)t->cols, (uint64_t)t->rows};
+        gguf_add_tensor(w, name, GGUF_TYPE_F32, t->rows > 1 ? 2 : 1, ne, block + t->offset,
+                        (size_t)t->rows * t->cols * sizeof(float));
+    }
+}
+
+int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, const gguf_file *g) {
+    char name[96];
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        snprintf(name, sizeof name, "%s%s", prefix, t->name);
+        const gguf_tensor *gt = gguf_find_tensor(g, name);
+        if (!gt) return pt_set_error("tensor %s is missing", name);
+        if (gt->type != GGUF_TYPE_F32) return pt_set_error("tensor %s: type %s, expected F32", name, gguf_type_name(gt->type));
+        if (gt->n_elems != (uint64_t)t->rows * t->cols || gt->ne[0] != (uint64_t)t->cols)
+            return pt_set_error("tensor %s: shape [%llu x %llu], expected [%d x %d]", name,
+                                (unsigned long long)gt->ne[0], (unsigned long long)gt->ne[1], t->cols, t->rows);
+        memcpy(block + t->offset, gt->data, gt->nbytes);
+    }
+    return 0;
+}
+
+/* ---- activations ----------------------------------------------------- */
+
+#define MAX_BUFS 512
+
+/* Per-layer saved tensors. res[k] is the residual stream entering sublayer
+ * k (res[0] the layer input, res[K] its output). ln[k] is the LayerNorm's
+ * output (pre-norm) or its input, the residual sum (post-norm). */
+typedef struct {
+    float *res[4];
+    float *ln[3], *mean[3], *rstd[3];
+    float *qkv;  /* (N, 3D) */
+    float *P;    /* (B, H, Tq, Tq) */
+    float *ctx;  /* (N, D) */
+    float *cq;   /* (Nt, D)  decoder only */
+    float *ckv;  /* (Ns, 2D) */
+    float *cP;   /* (B, H, T, S) */
+    float *cctx; /* (Nt, D) */
+    float *up;   /* (N, F) before the activation */
+    float *act;  /* (N, F) */
+} layer_acts;
+
+struct pt_acts {
+    pt_config cfg;
+    int max_B, max_S, max_T;
+    layer_acts *enc, *dec;
+    float *enc_final, *enc_mean, *enc_rstd; /* (Ns, D), pre-norm final LN */
+    float *dec_final, *dec_mean, *dec_rstd; /* (Nt, D) */
+    float *logits;                          /* (Nt, V) */
+    float *pe;                              /* (P, D) sinusoidal table */
+    /* gradient scratch */
+    float *g_a, *g_b, *g_tmp, *g_sub, *g_qkv, *g_ctx, *g_S, *g_up, *g_mem, *g_ckv;
+    int *labels;
+    float *bufs[MAX_BUFS];
+    int n_bufs;
+};
+
+static float *abuf(pt_acts *a, size_t n) {
+    PT_ASSERT(a->n_bufs < MAX_BUFS);
+    return a->bufs[a->n_bufs++] = pt_alloc_aligned(n * sizeof(float));
+}
+
+pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
+    pt_acts *a = pt_calloc(1, sizeof *a);
+    a->cfg = *c;
+    a->max_B = B, a->max_S = S, a->max_T = T;
+    size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, H = (size_t)c->n_heads, V = (size_t)c->vocab;
+    size_t Ns = (size_t)B * S, Nt = (size_t)B * T, N = Ns > Nt ? Ns : Nt;
+    a->enc = pt_calloc((size_t)c->enc_layers, sizeof(layer_acts));
+    a->dec = pt_calloc((size_t)c->dec_layers, sizeof(layer_acts));
+    float *prev = abuf(a, Ns * D);
+    for (int l = 0; l < c->enc_layers; l++) {
+        layer_acts *L = &a->enc[l];
+        L->res[0] = prev;
+        for (int k = 0; k < 2; k++) {
+            L->res[k + 1] = abuf(a, Ns * D);
+            L->ln[k] = abuf(a, Ns * D);
+            L->mean[k] = abuf(a, Ns);
+            L->rstd[k] = abuf(a, Ns);
+        }
+        L->qkv = abuf(a, Ns * 3 * D);
+        L->P = abuf(a, (size_t)B * H * S * S);
+        L->ctx = abuf(a, Ns * D);
+        L->up = abuf(a, Ns * F);
+        L->act = abuf(a, Ns * F);
+        prev = L->res[2];
+    }
+    prev = abuf(a, Nt * D);
+    for (int l = 0; l < c->dec_layers; l++) {
+        layer_acts *L = &a->dec[l];
+        L->res[0] = prev;
+        for (int k = 0; k < 3; k++) {
+            L->res[k + 1] = abuf(a, Nt * D);
+            L->ln[k] = abuf(a, Nt * D);
+            L->mean[k] = abuf(a, Nt);
+            L->rstd[k] = abuf(a, Nt);
+        }
+        L->qkv = abuf(a, Nt * 3 * D);
+        L->P = abuf(a, (size_t)B * H * T * T);
+        L->ctx = abuf(a, Nt * D);
+        L->cq = abuf(a, Nt * D);
+        L->ckv = abuf(a, Ns * 2 * D);
+        L->cP = abuf(a, (size_t)B * H * T * S);
+        L->cctx = abuf(a, Nt * D);
+        L->up = abuf(a, Nt * F);
+        L->act = abuf(a, Nt * F);
+        prev = L->res[3];
+    }
+    a->enc_final = abuf(a, Ns * D);
+    a->enc_mean = abuf(a, Ns);
+    a->enc_rstd = abuf(a, Ns);
+    a->dec_final = abuf(a, Nt * D);
+    a->dec_mean = abuf(a, Nt);
+    a->dec_rstd = abuf(a, Nt);
+    a->logits = abuf(a, Nt * V);
+    a->pe = abuf(a, (size_t)c->max_len * D);
+    for (int t = 0; t < c->max_len; t++)
+        for (size_t i = 0; i < D / 2; i++) {
+            double f = (double)t / pow(10000.0, 2.0 * (double)i / (double)D);
+            a->pe[t * D + i] = (float)sin(f);
+            a->pe[t * D + D / 2 + i] = (float)cos(f);
+        }
+    size_t TT = (size_t)(S > T ? S : T);
+    a->g_a = abuf(a, N * D);
+    a->g_b = abuf(a, N * D);
+    a->g_tmp = abuf(a, N * D);
+    a->g_sub = abuf(a, N * D);
+    a->g_qkv = abuf(a, N * 3 * D);
+    a->g_ctx = abuf(a, N * D);
+    a->g_S = abuf(a, (size_t)B * H * TT * TT);
+    a->g_up = abuf(a, N * F);
+    a->g_mem = abuf(a, Ns * D);
+    a->g_ckv = abuf(a, Ns * 2 * D);
+    a->labels = pt_calloc(Nt, sizeof(int));
+    return a;
+}
+
+void pt_acts_free(pt_acts *a) {
+    if (!a) return;
+    for (int i = 0; i < a->n_bufs; i++) pt_free_aligned(a->bufs[i]);
+    free(a->enc);
+    free(a->dec);
+    free(a->labels);
+    free(a);
+}
+
+float *pt_acts_logits(pt_acts *a) { return a->logits; }
+
+/* ---- forward pieces -------------------------------------------------- */
+
+static uint64_t site_key(uint64_t key, int site) {
+    return key ? pt_hash_u64(key * 0x100000001b3ULL + (uint64_t)site) : 0;
+}
+
+static void embed(const pt_model *m, const pt_acts *a, float *out, const int *ids, int B, int T,
+                  uint64_t key) {
+    const pt_config *c = &m->cfg;
+    int D = c->d_model;
+    float s = c->emb_scale ? sqrtf((float)D) : 1.0f;
+    const float *pe = c->pos == PT_POS_LEARNED ? m->p.pos_emb : a->pe;
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < B * T; r++) {
+        const float *e = m->p.tok_emb + (size_t)ids[r] * D, *p = pe + (size_t)(r % T) * D;
+        float *o = out + (size_t)r * D;
+        for (int i = 0; i < D; i++) o[i] = e[i] * s + p[i];
+    }
+    if (key) nn_dropout(out, (size_t)B * T * D, c->dropout, key);
+}
+
+static void embed_backward(const pt_model *m, float *g_tok, float *g_pos, const float *dout,
+                           const int *ids, int B, int T, uint64_t key) {
+    const pt_config *c = &m->cfg;
+    int D = c->d_model;
+    float s = c->emb_scale ? sqrtf((float)D) : 1.0f;
+    /* dout is scratch here: the dropout mask is applied in place */
+    if (key) nn_dropout((float *)dout, (size_t)B * T * D, c->dropout, key);
+    for (int r = 0; r < B * T; r++) { /* rows in order: deterministic scatter-add */
+        float *g = g_tok + (size_t)ids[r] * D;
+        const float *d = dout + (size_t)r * D;
+        for (int i = 0; i < D; i++) g[i] += s * d[i];
+        if (g_pos) {
+            float *gp = g_pos + (size_t)(r % T) * D;
+            for (int i = 0; i < D; i++) gp[i] += d[i];
+        }
+    }
+}
+
+/* Sublayer k of a layer: pre-norm  res[k+1] = res[k] + drop(f(LN(res[k])))
+ *                        post-norm res[k+1] = LN(res[k] + drop(f(res[k])))
+ * sub_in returns what f reads; sub_out finishes after f wrote `y`. */
+static const float *sub_in(const pt_config *c, layer_acts *L, int k, const float *lnw,
+                           const float *lnb, int N) {
+    if (c->norm == PT_NORM_POST) return L->res[k];
+    nn_layernorm(L->ln[k], L->mean[k], L->rstd[k], L->res[k], lnw, lnb, N, c->d_model, c->ln_eps);
+    return L->ln[k];
+}
+
+static void sub_out(const pt_config *c, layer_acts *L, int k, float *y, const float *lnw,
+                    const float *lnb, int N, uint64_t key) {
+    size_t n = (size_t)N * c->d_model;
+    if (key) nn_dropout(y, n, c->dropout, key);
+    if (c->norm == PT_NORM_PRE) {
+        nn_add3(L->res[k + 1], L->res[k], y, n);
+    } else {
+        nn_add3(L->ln[k], L->res[k], y, n);
+        nn_layernorm(L->res[k + 1], L->mean[k], L->rstd[k], L->ln[k], lnw, lnb, N, c->d_model, c->ln_eps);
+    }
+}
+
+/* self-attention: y = Attn(x) (N, D); saves qkv, P, ctx */
+static void self_attn(const pt_config *c, layer_acts *L, float *y, const float *x, const float *w_qkv,
+                      const float *b_qkv, const float *w_o, const float *b_o, int B, int T,
+                      const nn_mask *mask) {
+    int D = c->d_model, N = B * T;
+    nn_linear(L->qkv, x, w_qkv, b_qkv, N, D, 3 * D);
+    nn_attention(L->ctx, L->P, L->qkv, 3 * D, L->qkv + D, L->qkv + 2 * D, 3 * D, B, T, T,
+                 c->n_heads, D / c->n_heads, mask);
+    nn_linear(y, L->ctx, w_o, b_o, N, D, D);
+}
+
+static void ffn(const pt_config *c, layer_acts *L, float *y, const float *x, const float *w_up,
+                const float *b_up, const float *w_down, const float *b_down, int N) {
+    int D = c->d_model, F = c->d_ff;
+    nn_linear(L->up, x, w_up, b_up, N, D, F);
+    nn_act(L->act, L->up, (size_t)N * F, c->act);
+    nn_linear(y, L->act, w_down, b_down, N, F, D);
+}
+
+double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
+                  uint64_t key, int *n_tokens) {
+    const pt_config *c = &m->cfg;
+    const pt_params *p = &m->p;
+    PT_ASSERT(bt->B <= a->max_B && bt->S <= a->max_S && bt->T <= a->max_T);
+    PT_ASSERT(bt->S <= c->max_len && bt->T <= c->max_len);
+    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;
+    int Ns = B * S, Nt = B * T;
+    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
+    if (c->dropout <= 0.0f) key = 0;
+    nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
+
+    /* encoder */
+    embed(m, a, a->enc[0].res[0], bt->src, B, S, site_key(key, 0));
+    for (int l = 0; l < c->enc_layers; l++) {
+        layer_acts *L = &a->enc[l];
+        const float *x = sub_in(c, L, 0, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns);
+        self_attn(c, L, a->g_tmp, x, p->e_qkv_w + l * D3 * D, p->e_qkv_b + l * D3,
+                  p->e_o_w + (size_t)l * D * D, p->e_o_b + l * D, B, S, &src_mask);
+        sub_out(c, L, 0, a->g_tmp, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns, site_key(key, 100 + 2 * l));
+        x = sub_in(c, L, 1, p->e_ln2_w + l * D, p->e_ln2_b + l * D, Ns);
+        ffn(c, L, a->g_tmp, x, p->e_up_w + (size_t)l * F * D, p->e_up_b + (size_t)l * F,
+            p->e_down_w + (size_t)l * D * F, p->e_down_b + l * D, Ns);
+        sub_out(c, L, 1, a->g_tmp, p->e_ln2_w + l * D, p->e_ln2_b + l * D, Ns, site_key(key, 101 + 2 * l));
+    }
+    const float *mem = a->enc[c->enc_layers - 1].res[2];
+    if (c->norm == PT_NORM_PRE) {
+        nn_layernorm(a->enc_final, a->enc_mean, a->enc_rstd, mem, p->e_lnf_w, p->e_lnf_b, Ns, D, c->ln_eps);
+        mem = a->enc_final;
+    }
+
+    /* decoder */
+    embed(m, a, a->dec[0].res[0], bt->tgt_in, B, T, site_key(key, 1));
+    for (int l = 0; l < c->dec_layers; l++) {
+        layer_acts *L = &a->dec[l];
+        const float *x = sub_in(c, L, 0, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt);
+        self_attn(c, L, a->g_tmp, x, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3,
+                  p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, B, T, &causal);
+        sub_out(c, L, 0, a->g_tmp, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt, site_key(key, 1000 + 3 * l));
+        x = sub_in(c, L, 1, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt);
+        nn_linear(L->cq, x, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, Nt, D, D);
+        nn_linear(L->ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, Ns, D, 2 * D);
+        nn_attention(L->cctx, L->cP, L->cq, D, L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads,
+                     D / c->n_heads, &src_mask);
+        nn_linear(a->g_tmp, L->cctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, Nt, D, D);
+        sub_out(c, L, 1, a->g_tmp, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt, site_key(key, 1001 + 3 * l));
+        x = sub_in(c, L, 2, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt);
+        ffn(c, L, a->g_tmp, x, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F,
+            p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, Nt);
+        sub_out(c, L, 2, a->g_tmp, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt, site_key(key, 1002 + 3 * l));
+    }
+    const float *h = a->dec[c->dec_layers - 1].res[3];
+    if (c->norm == PT_NORM_PRE) {
+        nn_layernorm(a->dec_final, a->dec_mean, a->dec_rstd, h, p->d_lnf_w, p->d_lnf_b, Nt, D, c->ln_eps);
+        h = a->dec_final;
+    }
+    nn_linear(a->logits, h, p->tok_emb, p->out_b, Nt, D, V);
+
+    int n = 0;
+    for (int r = 0; r < Nt; r++) n += bt->tgt_out[r] != c->pad_id;
+    if (n_tokens) *n_tokens = n;
+    return nn_xent(a->logits, bt->tgt_out, Nt, V, smoothing, c->pad_id);
+}
+
+/* ---- backward pieces ------------------------------------------------- */
+
+/* Given d_out = dL/d res[k+1], start the sublayer's backward: returns dL/dy
+ * (the sublayer's output before dropout) in a->g_tmp, and leaves in d_in the
+ * residual part of dL/d res[k]. sub_backward_end adds the part through f. */
+static void sub_backward_begin(const pt_config *c, pt_acts *a, layer_acts *L, int k,
+                               float *d_in, const float *d_out, const float *lnw, float *glnw,
+                               float *glnb, int N, uint64_t key) {
+    size_t n = (size_t)N * c->d_model;
+    if (c->norm == PT_NORM_PRE) {
+        memcpy(d_in, d_out, n * sizeof(float));
+    } else {
+        memset(d_in, 0, n * sizeof(float));
+        nn_layernorm_backward(d_in, glnw, glnb, d_out, L->ln[k], L->mean[k], L->rstd[k], lnw, N, c->d_model);
+    }
+    memcpy(a->g_tmp, d_in, n * sizeof(float));
+    if (key) nn_dropout(a->g_tmp, n, c->dropout, key);
+}
+
+/* g_sub = dL/d(f's input); finish dL/d res[k] in d_in */
+static void sub_backward_end(const pt_config *c, pt_acts *a, layer_acts *L, int k, float *d_in,
+                             const float *lnw, float *glnw, float *glnb, int N) {
+    if (c->norm == PT_NORM_PRE)
+        nn_layernorm_backward(d_in, glnw, glnb, a->g_sub, L->res[k], L->mean[k], L->rstd[k], lnw, N, c->d_model);
+    else
+        nn_add(d_in, a->g_sub, (size_t)N * c->d_model);
+}
+
+static const float *sub_input(const pt_config *c, const layer_acts *L, int k) {
+    return c->norm == PT_NORM_PRE ? L->ln[k] : L->res[k];
+}
+
+/* dy in a->g_tmp -> a->g_sub = dL/dx */
+static void self_attn_backward(const pt_config *c, pt_acts *a, layer_acts *L, const float *x,
+                               const float *w_qkv, float *g_wqkv, float *g_bqkv, const float *w_o,
+                               float *g_wo, float *g_bo, int B, int T, const nn_mask *mask) {
+    int D = c->d_model, N = B * T;
+    nn_linear_backward(a->g_ctx, 0.0f, g_wo, g_bo, a->g_tmp, L->ctx, w_o, N, D, D);
+    nn_attention_backward(a->g_qkv, a->g_qkv + D, a->g_qkv + 2 * D, a->g_S, a->g_ctx, L->P, L->qkv,
+                          3 * D, L->qkv + D, L->qkv + 2 * D, 3 * D, B, T, T, c->n_heads,
+                          D / c->n_heads, mask);
+    nn_linear_backward(a->g_sub, 0.0f, g_wqkv, g_bqkv, a->g_qkv, x, w_qkv, N, D, 3 * D);
+}
+
+static void ffn_backward(const pt_config *c, pt_acts *a, layer_acts *L, const float *x,
+                         const float *w_up, float *g_wup, float *g_bup, const float *w_down,
+                         float *g_wdown, float *g_bdown, int N) {
+    int D = c->d_model, F = c->d_ff;
+    nn_linear_backward(a->g_up, 0.0f, g_wdown, g_bdown, a->g_tmp, L->act, w_down, N, F, D);
+    nn_act_backward(a->g_up, a->g_up, L->up, (size_t)N * F, c->act);
+    nn_linear_backward(a->g_sub, 0.0f, g_wup, g_bup, a->g_up, x, w_up, N, D, F);
+}
+
+double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
+                           uint64_t key, float scale, float *grads, int *n_tokens) {
+    const pt_config *c = &m->cfg;
+    const pt_params *p = &m->p;
+    pt_params g;
+    pt_params_point(m, grads, &g);
+    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;
+    int Ns = B * S, Nt = B * T;
+    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
+    if (c->dropout <= 0.0f) key = 0;
+    nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
+
+    pt_forward(m, a, bt, smoothing, key, n_tokens);
+    double loss = nn_xent_backward(a->logits, bt->tgt_out, Nt, V, smoothing, c->pad_id, scale);
+
+    /* output layer (tied embedding) */
+    const float *h = c->norm == PT_NORM_PRE ? a->dec_final : a->dec[c->dec_layers - 1].res[3];
+    float *d = a->g_a, *d_next = a->g_b;
+    nn_linear_backward(d, 0.0f, g.tok_emb, g.out_b, a->logits, h, p->tok_emb, Nt, D, V);
+    if (c->norm == PT_NORM_PRE) {
+        memset(d_next, 0, (size_t)Nt * D * sizeof(float));
+        nn_layernorm_backward(d_next, g.d_lnf_w, g.d_lnf_b, d, a->dec[c->dec_layers - 1].res[3],
+                              a->dec_mean, a->dec_rstd, p->d_lnf_w, Nt, D);
+        float *t = d; d = d_next; d_next = t;
+    }
+    const float *mem = c->norm == PT_NORM_PRE ? a->enc_final : a->enc[c->enc_layers - 1].res[2];
+    memset(a->g_mem, 0, (size_t)Ns * D * sizeof(float));
+
+    /* decoder, top down; d holds dL/d res[k+1], d_next receives dL/d res[k] */
+    for (int l = c->dec_layers - 1; l >= 0; l--) {
+        layer_acts *L = &a->dec[l];
+        float *t;
+        /* FFN */
+        sub_backward_begin(c, a, L, 2, d_next, d, p->d_ln3_w + l * D, g.d_ln3_w + l * D,
+                           g.d_ln3_b + l * D, Nt, site_key(key, 1002 + 3 * l));
+        ffn_backward(c, a, L, sub_input(c, L, 2), p->d_up_w + (size_t)l * F * D,
+                     g.d_up_w + (size_t)l * F * D, g.d_up_b + (size_t)l * F,
+                     p->d_down_w + (size_t)l * D * F, g.d_down_w + (size_t)l * D * F,
+                     g.d_down_b + l * D, Nt);
+        sub_backward_end(c, a, L, 2, d_next, p->d_ln3_w + l * D, g.d_ln3_w + l * D, g.d_ln3_b + l * D, Nt);
+        t = d; d = d_next; d_next = t;
+        /* cross-attention */
+        sub_backward_begin(c, a, L, 1, d_next, d, p->d_ln2_w + l * D, g.d_ln2_w + l * D,
+                           g.d_ln2_b + l * D, Nt, site_key(key, 1001 + 3 * l));
+        nn_linear_backward(a->g_ctx, 0.0f, g.d_co_w + (size_t)l * D * D, g.d_co_b + l * D, a->g_tmp,
+                           L->cctx, p->d_co_w + (size_t)l * D * D, Nt, D, D);
+        nn_attention_backward(a->g_qkv, a->g_ckv, a->g_ckv + D, a->g_S, a->g_ctx, L->cP, L->cq, D,
+                              L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads, D / c->n_heads, &src_mask);
+        nn_linear_backward(a->g_sub, 0.0f, g.d_cq_w + (size_t)l * D * D, g.d_cq_b + l * D, a->g_qkv,
+                           sub_input(c, L, 1), p->d_cq_w + (size_t)l * D * D, Nt, D, D);
+        nn_linear_backward(a->g_mem, 1.0f, g.d_ckv_w + l * D2 * D, g.d_ckv_b + l * D2, a->g_ckv, mem,
+                           p->d_ckv_w + l * D2 * D, Ns, D, 2 * D);
+        sub_backward_end(c, a, L, 1, d_next, p->d_ln2_w + l * D, g.d_ln2_w + l * D, g.d_ln2_b + l * D, Nt);
+        t = d; d = d_next; d_next = t;
+        /* causal self-attention */
+        sub_backward_begin(c, a, L, 0, d_next, d, p->d_ln1_w + l * D, g.d_ln1_w + l * D,
+                           g.d_ln1_b + l * D, Nt, site_key(key, 1000 + 3 * l));
+        self_attn_backward(c, a, L, sub_input(c, L, 0), p->d_qkv_w + l * D3 * D, g.d_qkv_w + l * D3 * D,
+                           g.d_qkv_b + l * D3, p->d_o_w + (size_t)l * D * D, g.d_o_w + (size_t)l * D * D,
+                           g.d_o_b + l * D, B, T, &causal);
+        sub_backward_end(c, a, L, 0, d_next, p->d_ln1_w + l * D, g.d_ln1_w + l * D, g.d_ln1_b + l * D, Nt);
+        t = d; d = d_next; d_next = t;
+    }
+    embed_backward(m, g.tok_emb, g.pos_emb, d, bt->tgt_in, B, T, site_key(key, 1));
+
+    /* encoder */
+    d = a->g_a, d_next = a->g_b;
+    if (c->norm == PT_NORM_PRE) {
+        memset(d, 0, (size_t)Ns * D * sizeof(float));
+        nn_layernorm_backward(d, g.e_lnf_w, g.e_lnf_b, a->g_mem, a->enc[c->enc_layers - 1].res[2],
+                              a->enc_mean, a->enc_rstd, p->e_lnf_w, Ns, D);
+    } else {
+        memcpy(d, a->g_mem, (size_t)Ns * D * sizeof(float));
+    }
+    for (int l = c->enc_layers - 1; l >= 0; l--) {
+        layer_acts *L = &a->enc[l];
+        float *t;
+        sub_backward_begin(c, a, L, 1, d_next, d, p->e_ln2_w + l * D, g.e_ln2_w + l * D,
+                           g.e_ln2_b + l * D, Ns, site_key(key, 101 + 2 * l));
+        ffn_backward(c, a, L, sub_input(c, L, 1), p->e_up_w + (size_t)l * F * D,
+                     g.e_up_w + (size_t)l * F * D, g.e_up_b + (size_t)l * F,
+                     p->e_down_w + (size_t)l * D * F, g.e_down_w + (size_t)l * D * F,
+                     g.e_down_b + l * D, Ns);
+        sub_backward_end(c, a, L, 1, d_next, p->e_ln2_w + l * D, g.e_ln2_w + l * D, g.e_ln2_b + l * D, Ns);
+        t = d; d = d_next; d_next = t;
+        sub_backward_begin(c, a, L, 0, d_next, d, p->e_ln1_w + l * D, g.e_ln1_w + l * D,
+                           g.e_ln1_b + l * D, Ns, site_key(key, 100 + 2 * l));
+        self_attn_backward(c, a, L, sub_input(c, L, 0), p->e_qkv_w + l * D3 * D, g.e_qkv_w + l * D3 * D,
+                           g.e_qkv_b + l * D3, p->e_o_w + (size_t)l * D * D, g.e_o_w + (size_t)l * D * D,
+                           g.e_o_b + l * D, B, S, &src_mask);
+        sub_backward_end(c, a, L, 0, d_next, p->e_ln1_w + l * D, g.e_ln1_w + l * D, g.e_ln1_b + l * D, Ns);
+        t = d; d = d_next; d_next = t;
+    }
+    embed_backward(m, g.tok_emb, g.pos_emb, d, bt->src, B, S, site_key(key, 0));
+    return loss;
+}
+
+double pt_train_flops(const pt_config *c, int B, int S, int T) {
+    double D = c->d_model, F = c->d_ff, V = c->vocab, Ns = (double)B * S, Nt = (double)B * T;
+    double enc = c->enc_layers * (Ns * 2 * (4 * D * D + 2 * F * D) + 4.0 * B * S * S * D);
+    double dec = c->dec_layers * (Nt * 2 * (6 * D * D + 2 * F * D) + Ns * 2 * 2 * D * D +
+                                  4.0 * B * T * T * D + 4.0 * B * T * S * D);
+    double out = Nt * 2 * D * V;
+    return 3.0 * (enc + dec + out);
+}

@@ -1,0 +1,160 @@
+/* model: the encoder–decoder transformer of MODEL.md — its configuration, its
+ * parameters in one block with named pointers, and the training forward and
+ * backward passes over a padded batch.
+ *
+ * What it is not: the incremental decoder (src/decode/) and the optimizer
+ * (src/train/). Letters: B batch, S source length, T target length, D model
+ * width, H heads, F FFN width, V vocabulary, P positions, Le/Ld layers.
+ */
+#ifndef PETIT_MODEL_H
+#define PETIT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf/gguf.h"
+
+enum pt_norm { PT_NORM_PRE = 0, PT_NORM_POST = 1 };
+enum pt_pos { PT_POS_SINUSOIDAL = 0, PT_POS_LEARNED = 1 };
+enum pt_attn { PT_ATTN_DENSE = 0 };
+
+typedef struct {
+    int vocab;      /* V */
+    int d_model;    /* D */
+    int n_heads;    /* H */
+    int d_ff;       /* F */
+    int enc_layers; /* Le */
+    int dec_layers; /* Ld */
+    int max_len;    /* P: longest sequence (tokens incl. BOS/EOS) */
+    int norm;       /* enum pt_norm */
+    int act;        /* enum nn_act */
+    int pos;        /* enum pt_pos */
+    int emb_scale;  /* multiply token embeddings by sqrt(D) */
+    int dec_attn;   /* enum pt_attn */
+    float dropout;
+    float ln_eps;
+    int pad_id, bos_id, eos_id, unk_id;
+} pt_config;
+
+void pt_config_default(pt_config *c);
+/* 0 if the configuration is usable, else -1 and an error naming the field */
+int pt_config_check(const pt_config *c);
+const char *pt_norm_name(int norm);
+const char *pt_act_name(int act);
+const char *pt_pos_name(int pos);
+int pt_norm_parse(const char *s);
+int pt_act_parse(const char *s);
+int pt_pos_parse(const char *s);
+/* hyperparameters as petit.* GGUF keys, and back (with validation) */
+void pt_config_to_gguf(const pt_config *c, gguf_writer *w);
+int pt_config_from_gguf(pt_config *c, const gguf_file *g);
+
+/* Parameters: one contiguous block; every pointer below points into it.
+ * Encoder and decoder tensors are stacked over layers. */
+typedef struct {
+    float *tok_emb;  /* (V, D) tied input/output embedding */
+    float *pos_emb;  /* (P, D) learned positions only */
+    float *e_ln1_w;  /* (Le, D) */
+    float *e_ln1_b;  /* (Le, D) */
+    float *e_qkv_w;  /* (Le, 3D, D) */
+    float *e_qkv_b;  /* (Le, 3D) */
+    float *e_o_w;    /* (Le, D, D) */
+    float *e_o_b;    /* (Le, D) */
+    float *e_ln2_w;  /* (Le, D) */
+    float *e_ln2_b;  /* (Le, D) */
+    float *e_up_w;   /* (Le, F, D) */
+    float *e_up_b;   /* (Le, F) */
+    float *e_down_w; /* (Le, D, F) */
+    float *e_down_b; /* (Le, D) */
+    float *e_lnf_w;  /* (D) pre-norm only */
+    float *e_lnf_b;  /* (D) */
+    float *d_ln1_w;  /* (Ld, D) */
+    float *d_ln1_b;  /* (Ld, D) */
+    float *d_qkv_w;  /* (Ld, 3D, D) */
+    float *d_qkv_b;  /* (Ld, 3D) */
+    float *d_o_w;    /* (Ld, D, D) */
+    float *d_o_b;    /* (Ld, D) */
+    float *d_ln2_w;  /* (Ld, D) */
+    float *d_ln2_b;  /* (Ld, D) */
+    float *d_cq_w;   /* (Ld, D, D) cross-attention queries */
+    float *d_cq_b;   /* (Ld, D) */
+    float *d_ckv_w;  /* (Ld, 2D, D) cross-attention keys and values */
+    float *d_ckv_b;  /* (Ld, 2D) */
+    float *d_co_w;   /* (Ld, D, D) */
+    float *d_co_b;   /* (Ld, D) */
+    float *d_ln3_w;  /* (Ld, D) */
+    float *d_ln3_b;  /* (Ld, D) */
+    float *d_up_w;   /* (Ld, F, D) */
+    float *d_up_b;   /* (Ld, F) */
+    float *d_down_w; /* (Ld, D, F) */
+    float *d_down_b; /* (Ld, D) */
+    float *d_lnf_w;  /* (D) pre-norm only */
+    float *d_lnf_b;  /* (D) */
+    float *out_b;    /* (V) logits bias */
+} pt_params;
+
+#define PT_N_PARAM_KINDS 39
+
+/* One named tensor of the model file: a layer's slice of a stacked array. */
+typedef struct {
+    char name[48];
+    size_t offset; /* floats from the start of the block */
+    int rows, cols; /* (rows, cols) row-major; cols = 1... for vectors rows=1 */
+    int decay;     /* AdamW weight decay applies (2-D weights) */
+} pt_tensor;
+
+typedef struct {
+    pt_config cfg;
+    size_t n_params;
+    float *mem;       /* the block */
+    pt_params p;      /* named pointers into mem */
+    int n_tensors;
+    pt_tensor *tensors;
+} pt_model;
+
+/* Lay out (and zero) the parameter block for cfg. */
+int pt_model_init(pt_model *m, const pt_config *cfg);
+void pt_model_free(pt_model *m);
+/* Point a pt_params at another block with the same layout (gradients, moments). */
+void pt_params_point(const pt_model *m, float *block, pt_params *out);
+/* petit's initialization (MODEL.md), from seed */
+void pt_model_init_weights(pt_model *m, uint64_t seed);
+/* index of the tensor with this name, or -1 */
+int pt_model_find(const pt_model *m, const char *name);
+/* Add the weights (as F32 tensors, borrowed) to a GGUF writer, names prefixed */
+void pt_model_add_tensors(const pt_model *m, const float *block, const char *prefix,
+                          gguf_writer *w);
+/* Copy tensors named prefix+name from a GGUF file into block; checks shapes */
+int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, const gguf_file *g);
+
+/* ---- training forward/backward over one padded batch ---------------- */
+
+typedef struct {
+    int B, S, T;
+    const int *src;     /* (B, S) source ids, EOS then PAD */
+    const int *src_len; /* (B) */
+    const int *tgt_in;  /* (B, T) BOS + target */
+    const int *tgt_out; /* (B, T) target + EOS, PAD elsewhere */
+    const int *tgt_len; /* (B) */
+} pt_batch;
+
+/* Activations and gradient scratch for batches up to max_B x max_S x max_T. */
+typedef struct pt_acts pt_acts;
+pt_acts *pt_acts_new(const pt_config *cfg, int max_B, int max_S, int max_T);
+void pt_acts_free(pt_acts *a);
+/* the logits (B*T, V) of the last forward (overwritten by backward) */
+float *pt_acts_logits(pt_acts *a);
+
+/* Forward. Returns the summed label-smoothed loss over non-PAD targets and
+ * sets *n_tokens. dropout_key: 0 disables dropout (evaluation). */
+double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
+                  uint64_t dropout_key, int *n_tokens);
+/* Forward + backward: gradients of (sum of losses) * scale are ADDED into
+ * grads (same layout as m->mem). Returns the summed loss. */
+double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
+                           uint64_t dropout_key, float scale, float *grads, int *n_tokens);
+
+/* Matmul FLOPs of forward+backward for a padded batch (for GFLOP/s figures) */
+double pt_train_flops(const pt_config *c, int B, int S, int T);
+
+#endif

@@ -1,0 +1,391 @@
+/* nn.c: fp32 transformer kernels. See nn.h for the conventions. */
+#include "nn/nn.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef PETIT_BLAS
+#include <cblas.h>
+#endif
+
+/* ---- threads --------------------------------------------------------- */
+
+static int g_threads = 1;
+
+void nn_set_threads(int n) {
+#ifdef _OPENMP
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+#else
+    n = 1;
+#endif
+#ifdef PETIT_BLAS
+    openblas_set_num_threads(n);
+#endif
+    g_threads = n;
+}
+
+int nn_threads(void) { return g_threads; }
+
+const char *nn_backend(void) {
+#ifdef PETIT_BLAS
+    return "openblas";
+#else
+    return "builtin";
+#endif
+}
+
+/* ---- GEMM ------------------------------------------------------------ */
+
+/* The reference: one C element at a time for dot-shaped products, row
+ * updates for axpy-shaped ones, so each loop runs over contiguous memory. */
+void nn_sgemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++) c[j] *= beta;
+        if (!ta && tb) { /* C = A B^T: dot products of rows */
+            const float *a = A + (size_t)i * lda;
+            for (int j = 0; j < N; j++) {
+                const float *b = B + (size_t)j * ldb;
+                float s = 0.0f;
+                for (int k = 0; k < K; k++) s += a[k] * b[k];
+                c[j] += s;
+            }
+        } else {
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                if (a == 0.0f) continue;
+                if (!tb) {
+                    const float *b = B + (size_t)k * ldb;
+                    for (int j = 0; j < N; j++) c[j] += a * b[j];
+                } else {
+                    for (int j = 0; j < N; j++) c[j] += a * B[(size_t)j * ldb + k];
+                }
+            }
+        }
+    }
+}
+
+void nn_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
+              int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+#ifdef PETIT_BLAS
+    if (K <= 0) {
+        nn_sgemm_ref(ta, tb, M, N, 0, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+#else
+    nn_sgemm_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+/* ---- linear ---------------------------------------------------------- */
+
+void nn_linear(float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
+    nn_sgemm(0, 1, N, out, in, X, in, W, in, 0.0f, Y, out);
+    if (b) {
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < N; r++) {
+            float *y = Y + (size_t)r * out;
+            for (int c = 0; c < out; c++) y[c] += b[c];
+        }
+    }
+}
+
+void nn_colsum_acc(float *db, const float *dY, int N, int C) {
+    /* threads split the columns; each column sums its rows in order */
+#pragma omp parallel
+    {
+        int nt = 1, t = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads();
+        t = omp_get_thread_num();
+#endif
+        int c0 = (int)((long)C * t / nt), c1 = (int)((long)C * (t + 1) / nt);
+        for (int r = 0; r < N; r++) {
+            const float *d = dY + (size_t)r * C;
+            for (int c = c0; c < c1; c++) db[c] += d[c];
+        }
+    }
+}
+
+void nn_linear_backward(float *dX, float beta, float *dW, float *db, const float *dY,
+                        const float *X, const float *W, int N, int in, int out) {
+    if (dX) nn_sgemm(0, 0, N, in, out, dY, out, W, in, beta, dX, in);
+    if (dW) nn_sgemm(1, 0, out, in, N, dY, out, X, in, 1.0f, dW, in);
+    if (db) nn_colsum_acc(db, dY, N, out);
+}
+
+/* ---- LayerNorm ------------------------------------------------------- */
+
+void nn_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
+                  const float *b, int N, int D, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * D;
+        float *o = out + (size_t)r * D;
+        float m = 0.0f;
+        for (int i = 0; i < D; i++) m += xr[i];
+        m /= (float)D;
+        float v = 0.0f;
+        for (int i = 0; i < D; i++) {
+            float d = xr[i] - m;
+            v += d * d;
+        }
+        v /= (float)D;
+        float s = 1.0f / sqrtf(v + eps);
+        for (int i = 0; i < D; i++) o[i] = (xr[i] - m) * s * w[i] + b[i];
+        mean[r] = m;
+        rstd[r] = s;
+    }
+}
+
+void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
+                           const float *mean, const float *rstd, const float *w, int N, int D) {
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        const float *xr = x + (size_t)r * D, *g = dout + (size_t)r * D;
+        float *d = dx + (size_t)r * D;
+        float m = mean[r], s = rstd[r];
+        float a = 0.0f, c = 0.0f; /* mean(dxhat), mean(dxhat * xhat) */
+        for (int i = 0; i < D; i++) {
+            float xh = (xr[i] - m) * s, dxh = g[i] * w[i];
+            a += dxh;
+            c += dxh * xh;
+        }
+        a /= (float)D;
+        c /= (float)D;
+        for (int i = 0; i < D; i++) {
+            float xh = (xr[i] - m) * s;
+            d[i] += s * (g[i] * w[i] - a - xh * c);
+        }
+    }
+    /* parameter gradients: columns split across threads, rows in order */
+#pragma omp parallel
+    {
+        int nt = 1, t = 0;
+#ifdef _OPENMP
+        nt = omp_get_num_threads();
+        t = omp_get_thread_num();
+#endif
+        int c0 = (int)((long)D * t / nt), c1 = (int)((long)D * (t + 1) / nt);
+        for (int r = 0; r < N; r++) {
+            const float *xr = x + (size_t)r * D, *g = dout + (size_t)r * D;
+            float m = mean[r], s = rstd[r];
+            for (int i = c0; i < c1; i++) {
+                dw[i] += g[i] * (xr[i] - m) * s;
+                db[i] += g[i];
+            }
+        }
+    }
+}
+
+/* ---- activations ----------------------------------------------------- */
+
+void nn_act(float *out, const float *in, size_t n, int act) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i];
+        switch (act) {
+        case NN_ACT_RELU: out[i] = x > 0.0f ? x : 0.0f; break;
+        case NN_ACT_GELU: out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
+        default: out[i] = x / (1.0f + expf(-x)); break;
+        }
+    }
+}
+
+void nn_act_backward(float *din, const float *dout, const float *in, size_t n, int act) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float x = in[i], g;
+        switch (act) {
+        case NN_ACT_RELU: g = x > 0.0f ? 1.0f : 0.0f; break;
+        case NN_ACT_GELU:
+            g = 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
+                x * 0.39894228040143268f * expf(-0.5f * x * x);
+            break;
+        default: {
+            float sg = 1.0f / (1.0f + expf(-x));
+            g = sg * (1.0f + x * (1.0f - sg));
+        }
+        }
+        din[i] = dout[i] * g;
+    }
+}
+
+/* ---- elementwise ----------------------------------------------------- */
+
+void nn_dropout(float *x, size_t n, float p, uint64_t key) {
+    if (p <= 0.0f) return;
+    float scale = 1.0f / (1.0f - p);
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++)
+        x[i] = pt_hash_uniform(key ^ (uint64_t)i) >= p ? x[i] * scale : 0.0f;
+}
+
+void nn_add(float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+void nn_add3(float *out, const float *x, const float *y, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = x[i] + y[i];
+}
+
+/* ---- attention ------------------------------------------------------- */
+
+void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
+                  const float *v, int ldkv, int B, int Tq, int Tk, int H, int dh,
+                  const nn_mask *m) {
+    const float scale = 1.0f / sqrtf((float)dh);
+    const int D = H * dh;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            for (int i = 0; i < Tq; i++) {
+                const float *qi = q + (size_t)(b * Tq + i) * ldq + h * dh;
+                float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
+                int end = nn_mask_end(m, b, i, Tk);
+                float mx = -FLT_MAX;
+                for (int j = 0; j < end; j++) {
+                    const float *kj = k + (size_t)(b * Tk + j) * ldkv + h * dh;
+                    float s = 0.0f;
+                    for (int d = 0; d < dh; d++) s += qi[d] * kj[d];
+                    s *= scale;
+                    p[j] = s;
+                    if (s > mx) mx = s;
+                }
+                float sum = 0.0f;
+                for (int j = 0; j < end; j++) {
+                    p[j] = expf(p[j] - mx);
+                    sum += p[j];
+                }
+                float inv = 1.0f / sum;
+                for (int j = 0; j < end; j++) p[j] *= inv;
+                for (int j = end; j < Tk; j++) p[j] = 0.0f;
+                float *c = ctx + (size_t)(b * Tq + i) * D + h * dh;
+                memset(c, 0, (size_t)dh * sizeof(float));
+                for (int j = 0; j < end; j++) {
+                    const float *vj = v + (size_t)(b * Tk + j) * ldkv + h * dh;
+                    float pj = p[j];
+                    for (int d = 0; d < dh; d++) c[d] += pj * vj[d];
+                }
+            }
+        }
+}
+
+void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const float *dctx,
+                           const float *P, const float *q, int ldq, const float *k,
+                           const float *v, int ldkv, int B, int Tq, int Tk, int H, int dh,
+                           const nn_mask *m) {
+    const float scale = 1.0f / sqrtf((float)dh);
+    const int D = H * dh;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            /* dS = P * (dP - rowsum(P * dP)), dP = dctx v^T */
+            for (int i = 0; i < Tq; i++) {
+                const float *g = dctx + (size_t)(b * Tq + i) * D + h * dh;
+                const float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
+                float *ds = dS + (((size_t)b * H + h) * Tq + i) * Tk;
+                int end = nn_mask_end(m, b, i, Tk);
+                float dot = 0.0f;
+                for (int j = 0; j < end; j++) {
+                    const float *vj = v + (size_t)(b * Tk + j) * ldkv + h * dh;
+                    float s = 0.0f;
+                    for (int d = 0; d < dh; d++) s += g[d] * vj[d];
+                    ds[j] = s;
+                    dot += s * p[j];
+                }
+                for (int j = 0; j < end; j++) ds[j] = p[j] * (ds[j] - dot) * scale;
+                for (int j = end; j < Tk; j++) ds[j] = 0.0f;
+                /* dq_i = sum_j dS_ij k_j */
+                float *dqi = dq + (size_t)(b * Tq + i) * ldq + h * dh;
+                memset(dqi, 0, (size_t)dh * sizeof(float));
+                for (int j = 0; j < end; j++) {
+                    const float *kj = k + (size_t)(b * Tk + j) * ldkv + h * dh;
+                    for (int d = 0; d < dh; d++) dqi[d] += ds[j] * kj[d];
+                }
+            }
+            /* dk_j = sum_i dS_ij q_i ; dv_j = sum_i P_ij dctx_i */
+            for (int j = 0; j < Tk; j++) {
+                float *dkj = dk + (size_t)(b * Tk + j) * ldkv + h * dh;
+                float *dvj = dv + (size_t)(b * Tk + j) * ldkv + h * dh;
+                memset(dkj, 0, (size_t)dh * sizeof(float));
+                memset(dvj, 0, (size_t)dh * sizeof(float));
+                for (int i = 0; i < Tq; i++) {
+                    size_t at = (((size_t)b * H + h) * Tq + i) * Tk + j;
+                    float s = dS[at], p = P[at];
+                    if (s == 0.0f && p == 0.0f) continue;
+                    const float *qi = q + (size_t)(b * Tq + i) * ldq + h * dh;
+                    const float *g = dctx + (size_t)(b * Tq + i) * D + h * dh;
+                    for (int d = 0; d < dh; d++) {
+                        dkj[d] += s * qi[d];
+                        dvj[d] += p * g[d];
+                    }
+                }
+            }
+        }
+}
+
+/* ---- loss ------------------------------------------------------------ */
+
+static double xent_row(float *g, const float *z, int label, int V, float eps, float scale) {
+    float mx = -FLT_MAX;
+    for (int v = 0; v < V; v++)
+        if (z[v] > mx) mx = z[v];
+    double sum = 0.0, zsum = 0.0;
+    for (int v = 0; v < V; v++) {
+        sum += exp((double)(z[v] - mx));
+        zsum += (double)z[v];
+    }
+    double lse = (double)mx + log(sum);
+    /* -log p_y = lse - z_y ; sum_v -log p_v = V*lse - sum z */
+    double loss = (1.0 - eps) * (lse - z[label]) + (eps / V) * (V * lse - zsum);
+    if (g) {
+        float off = eps / (float)V;
+        for (int v = 0; v < V; v++) g[v] = ((float)exp((double)z[v] - lse) - off) * scale;
+        g[label] -= (1.0f - eps) * scale;
+    }
+    return loss;
+}
+
+double nn_xent_backward(float *logits, const int *labels, int N, int V, float smoothing,
+                        int ignore, float scale) {
+    double *row = pt_malloc((size_t)(N > 0 ? N : 1) * sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (int r = 0; r < N; r++) {
+        float *z = logits + (size_t)r * V;
+        if (labels[r] == ignore) {
+            memset(z, 0, (size_t)V * sizeof(float));
+            row[r] = 0.0;
+        } else {
+            row[r] = xent_row(z, z, labels[r], V, smoothing, scale);
+        }
+    }
+    double s = 0.0;
+    for (int r = 0; r < N; r++) s += row[r];
+    free(row);
+    return s;
+}
+
+double nn_xent(const float *logits, const int *labels, int N, int V, float smoothing, int ignore) {
+    double s = 0.0;
+    for (int r = 0; r < N; r++)
+        if (labels[r] != ignore) s += xent_row(NULL, logits + (size_t)r * V, labels[r], V, smoothing, 0);
+    return s;
+}

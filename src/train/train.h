@@ -1,0 +1,139 @@
+/* train: the corpus and its batches, AdamW with schedules and clipping, and
+ * the trainer state that checkpoints capture and resume bit for bit.
+ *
+ * What it is not: the command line (src/cli/cmd_train.c prints progress,
+ * writes metrics and decides when to stop) and the model's math (src/model/).
+ */
+#ifndef PETIT_TRAIN_H
+#define PETIT_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/model.h"
+#include "text/spm.h"
+
+/* ---- corpus ---------------------------------------------------------- */
+
+/* Tokenized parallel text. Example i: source ids (ending with EOS) and
+ * target ids (no BOS/EOS; the batcher adds them). */
+typedef struct {
+    int n;            /* examples kept */
+    int *src_off, *tgt_off; /* (n+1) offsets into ids */
+    int *src_ids, *tgt_ids;
+    long lines;       /* lines read */
+    long skipped_long, skipped_empty;
+    uint64_t fingerprint; /* hash of all ids, to detect a changed corpus on resume */
+} pt_corpus;
+
+/* Read and tokenize two line-aligned files. Pairs with an empty side are
+ * skipped, and so are pairs longer than max_len tokens (source + EOS, or
+ * BOS + target); both are counted. Different line counts are an error.
+ * max_lines > 0 reads only the first max_lines pairs. */
+int pt_corpus_load(pt_corpus *c, const char *src_path, const char *tgt_path, const spm_model *sp,
+                   int eos_id, int max_len, long max_lines);
+/* A corpus from id arrays (tests, synthetic data): n examples. */
+void pt_corpus_from_ids(pt_corpus *c, int n, const int *const *src, const int *src_len,
+                        const int *const *tgt, const int *tgt_len);
+void pt_corpus_free(pt_corpus *c);
+
+/* One epoch's batches: examples of similar length together, at most
+ * max_tokens padded tokens a batch (B * max(S, T)), order shuffled from
+ * (seed, epoch) so that it can be rebuilt exactly on resume. */
+typedef struct {
+    int n_batches;
+    int *start, *count; /* batch k = order[start[k] .. start[k]+count[k]) */
+    int *order;         /* example indices */
+    int max_B, max_S, max_T; /* largest batch dimensions of this epoch */
+} pt_epoch;
+
+void pt_epoch_build(pt_epoch *e, const pt_corpus *c, int max_tokens, uint64_t seed, int epoch,
+                    int shuffle);
+void pt_epoch_free(pt_epoch *e);
+
+/* Padded id arrays for batch k of an epoch (buffers owned by pt_batcher). */
+typedef struct {
+    int *src, *src_len, *tgt_in, *tgt_out, *tgt_len;
+    size_t cap_s, cap_t, cap_b;
+    pt_batch batch;
+} pt_batcher;
+const pt_batch *pt_batcher_make(pt_batcher *b, const pt_corpus *c, const pt_epoch *e, int k,
+                                int pad_id, int bos_id, int eos_id);
+void pt_batcher_free(pt_batcher *b);
+
+/* ---- optimizer ------------------------------------------------------- */
+
+enum pt_schedule { PT_SCHED_INV_SQRT = 0, PT_SCHED_COSINE = 1, PT_SCHED_CONSTANT = 2 };
+const char *pt_schedule_name(int s);
+int pt_schedule_parse(const char *s);
+
+typedef struct {
+    float lr;
+    int warmup;
+    int schedule;
+    long total_steps; /* for cosine */
+    float min_lr;     /* cosine floor */
+    float beta1, beta2, eps, weight_decay, clip;
+    float smoothing;
+    int accum;        /* batches per optimizer step */
+    int batch_tokens;
+    uint64_t seed;
+} pt_train_opts;
+
+void pt_train_opts_default(pt_train_opts *o);
+
+/* learning rate at (1-based) step s */
+float pt_lr_at(const pt_train_opts *o, long s);
+
+/* ---- trainer --------------------------------------------------------- */
+
+typedef struct {
+    pt_model model;
+    float *grads, *adam_m, *adam_v; /* same layout as model.mem */
+    pt_train_opts opts;
+    long step;         /* optimizer steps done */
+    int epoch;         /* current epoch (0-based) */
+    long batch_pos;    /* batches of this epoch already consumed */
+    double best_dev;   /* best dev loss so far (INFINITY if none) */
+    int bad_evals;     /* validations without improvement */
+    uint64_t data_fp;  /* corpus fingerprint */
+    /* not saved: */
+    pt_acts *acts;
+    int acts_B, acts_S, acts_T;
+} pt_trainer;
+
+int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);
+void pt_trainer_free(pt_trainer *t);
+
+/* Statistics of one optimizer step. */
+typedef struct {
+    double loss;    /* mean per-token loss of the step */
+    int tokens;     /* target tokens */
+    int src_tokens;
+    float lr, grad_norm;
+    double flops;
+    int new_epoch;  /* the step crossed into a new epoch */
+} pt_step_stats;
+
+/* One optimizer step: `accum` batches from the corpus (advancing epochs as
+ * needed), forward+backward, clip, AdamW. *ep holds the current epoch's
+ * batches and is rebuilt when the epoch changes. */
+int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher *bb,
+                    pt_step_stats *st);
+/* Mean per-token cross-entropy (no smoothing, no dropout) over a corpus. */
+double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb);
+
+/* Make sure activations fit a B x S x T batch. */
+void pt_trainer_reserve(pt_trainer *t, int B, int S, int T);
+
+/* Checkpoint: config, vocabulary (sp may be NULL), weights, AdamW moments
+ * and the training state. Atomic. */
+int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path);
+/* Model file: config, vocabulary, weights only. Atomic. */
+int pt_model_save(const pt_model *m, const spm_model *sp, const char *path);
+/* Restore a trainer from a checkpoint (replaces t's options and config). */
+int pt_checkpoint_load(pt_trainer *t, const char *path);
+/* Load a model file (or a checkpoint's weights) into m (initializes m). */
+int pt_model_load(pt_model *m, const char *path);
+
+#endif

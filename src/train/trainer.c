@@ -1,0 +1,342 @@
+/* trainer.c: AdamW, learning-rate schedules, the optimizer step over
+ * accumulated batches, evaluation, and checkpoints in GGUF. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "nn/nn.h"
+#include "train/train.h"
+
+/* ---- options and schedules ------------------------------------------- */
+
+static const char *sched_names[] = {"inv_sqrt", "cosine", "constant"};
+const char *pt_schedule_name(int s) { return s >= 0 && s < 3 ? sched_names[s] : "?"; }
+int pt_schedule_parse(const char *s) {
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(s, sched_names[i])) return i;
+    return -1;
+}
+
+void pt_train_opts_default(pt_train_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->lr = 5e-4f;
+    o->warmup = 4000;
+    o->schedule = PT_SCHED_INV_SQRT;
+    o->total_steps = 0;
+    o->min_lr = 0.0f;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.98f;
+    o->eps = 1e-9f;
+    o->weight_decay = 0.0f;
+    o->clip = 1.0f;
+    o->smoothing = 0.1f;
+    o->accum = 1;
+    o->batch_tokens = 4096;
+    o->seed = 1;
+}
+
+float pt_lr_at(const pt_train_opts *o, long s) {
+    if (s < 1) s = 1;
+    double w = o->warmup > 0 ? o->warmup : 0;
+    double lr = o->lr;
+    switch (o->schedule) {
+    case PT_SCHED_INV_SQRT:
+        if (w > 0) lr *= fmin((double)s / w, sqrt(w / (double)s));
+        break;
+    case PT_SCHED_COSINE:
+        if (w > 0 && s < w) lr *= (double)s / w;
+        else if (o->total_steps > w) {
+            double prog = fmin(1.0, ((double)s - w) / ((double)o->total_steps - w));
+            lr = o->min_lr + (lr - o->min_lr) * 0.5 * (1.0 + cos(3.14159265358979323846 * prog));
+        }
+        break;
+    default:
+        if (w > 0 && s < w) lr *= (double)s / w;
+    }
+    return (float)lr;
+}
+
+/* ---- trainer --------------------------------------------------------- */
+
+int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o) {
+    memset(t, 0, sizeof *t);
+    if (pt_model_init(&t->model, cfg)) return -1;
+    size_t n = t->model.n_params * sizeof(float);
+    t->grads = pt_alloc_aligned(n);
+    t->adam_m = pt_alloc_aligned(n);
+    t->adam_v = pt_alloc_aligned(n);
+    t->opts = *o;
+    t->best_dev = INFINITY;
+    return 0;
+}
+
+void pt_trainer_free(pt_trainer *t) {
+    pt_model_free(&t->model);
+    pt_free_aligned(t->grads);
+    pt_free_aligned(t->adam_m);
+    pt_free_aligned(t->adam_v);
+    pt_acts_free(t->acts);
+    memset(t, 0, sizeof *t);
+}
+
+void pt_trainer_reserve(pt_trainer *t, int B, int S, int T) {
+    if (t->acts && B <= t->acts_B && S <= t->acts_S && T <= t->acts_T) return;
+    pt_acts_free(t->acts);
+    if (t->acts) {
+        B = B > t->acts_B ? B : t->acts_B;
+        S = S > t->acts_S ? S : t->acts_S;
+        T = T > t->acts_T ? T : t->acts_T;
+    }
+    t->acts = pt_acts_new(&t->model.cfg, B, S, T);
+    t->acts_B = B, t->acts_S = S, t->acts_T = T;
+}
+
+/* Sum of squares in a fixed number of fixed chunks, added in order: the same
+ * bits for any thread count. */
+static double sum_squares(const float *x, size_t n) {
+    enum { CHUNKS = 64 };
+    double part[CHUNKS];
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < CHUNKS; c++) {
+        size_t a = n * (size_t)c / CHUNKS, b = n * (size_t)(c + 1) / CHUNKS;
+        double s = 0.0;
+        for (size_t i = a; i < b; i++) s += (double)x[i] * x[i];
+        part[c] = s;
+    }
+    double s = 0.0;
+    for (int c = 0; c < CHUNKS; c++) s += part[c];
+    return s;
+}
+
+/* AdamW on gradients g * gscale (gscale: 1/tokens times the clip factor) */
+static void adamw(pt_trainer *t, float lr, float gscale) {
+    const pt_train_opts *o = &t->opts;
+    float b1 = o->beta1, b2 = o->beta2;
+    double bc1 = 1.0 - pow(b1, (double)t->step), bc2 = 1.0 - pow(b2, (double)t->step);
+    float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+    for (int k = 0; k < t->model.n_tensors; k++) {
+        const pt_tensor *te = &t->model.tensors[k];
+        size_t off = te->offset, n = (size_t)te->rows * te->cols;
+        float *p = t->model.mem + off, *g = t->grads + off, *m = t->adam_m + off, *v = t->adam_v + off;
+        float decay = te->decay ? 1.0f - lr * o->weight_decay : 1.0f;
+#pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i] * gscale;
+            p[i] *= decay;
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2s + o->eps);
+        }
+    }
+}
+
+static void next_batch(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, int *new_epoch) {
+    if (t->batch_pos >= ep->n_batches) {
+        t->epoch++;
+        t->batch_pos = 0;
+        pt_epoch_free(ep);
+        pt_epoch_build(ep, c, t->opts.batch_tokens, t->opts.seed, t->epoch, 1);
+        *new_epoch = 1;
+    }
+}
+
+int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher *bb,
+                    pt_step_stats *st) {
+    const pt_config *cfg = &t->model.cfg;
+    memset(st, 0, sizeof *st);
+    if (!ep->order) pt_epoch_build(ep, c, t->opts.batch_tokens, t->opts.seed, t->epoch, 1);
+    int accum = t->opts.accum > 0 ? t->opts.accum : 1;
+    /* gradients of the summed loss; the 1/tokens of the mean is folded into
+     * the scale AdamW applies, together with the clipping coefficient */
+    memset(t->grads, 0, t->model.n_params * sizeof(float));
+    double loss = 0.0;
+    int ntok = 0, new_epoch = 0;
+    t->step++;
+    for (int a = 0; a < accum; a++) {
+        next_batch(t, c, ep, &new_epoch);
+        const pt_batch *b = pt_batcher_make(bb, c, ep, (int)t->batch_pos++, cfg->pad_id, cfg->bos_id, cfg->eos_id);
+        pt_trainer_reserve(t, b->B, b->S, b->T);
+        uint64_t key = pt_hash_u64(t->opts.seed ^ pt_hash_u64((uint64_t)t->step * 64 + (uint64_t)a + 1)) | 1;
+        int n;
+        loss += pt_forward_backward(&t->model, t->acts, b, t->opts.smoothing, key, 1.0f, t->grads, &n);
+        ntok += n;
+        for (int i = 0; i < b->B; i++) st->src_tokens += b->src_len[i];
+        st->flops += pt_train_flops(cfg, b->B, b->S, b->T);
+    }
+    double norm = sqrt(sum_squares(t->grads, t->model.n_params)) / ntok;
+    if (!isfinite(norm) || !isfinite(loss)) {
+        t->step--;
+        return pt_set_error("step %ld: loss or gradient is not finite (loss %g, grad norm %g)",
+                            t->step + 1, loss / ntok, norm);
+    }
+    double coef = 1.0;
+    if (t->opts.clip > 0 && norm > 0 && t->opts.clip / (norm + 1e-6) < 1.0) coef = t->opts.clip / (norm + 1e-6);
+    float lr = pt_lr_at(&t->opts, t->step);
+    adamw(t, lr, (float)(coef / ntok));
+    st->loss = loss / ntok;
+    st->tokens = ntok;
+    st->lr = lr;
+    st->grad_norm = (float)norm;
+    st->new_epoch = new_epoch;
+    return 0;
+}
+
+double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
+    const pt_config *cfg = &t->model.cfg;
+    pt_epoch e;
+    pt_epoch_build(&e, c, t->opts.batch_tokens, 0, 0, 0);
+    double loss = 0.0;
+    long ntok = 0;
+    for (int k = 0; k < e.n_batches; k++) {
+        const pt_batch *b = pt_batcher_make(bb, c, &e, k, cfg->pad_id, cfg->bos_id, cfg->eos_id);
+        pt_trainer_reserve(t, b->B, b->S, b->T);
+        int n;
+        loss += pt_forward(&t->model, t->acts, b, 0.0f, 0, &n);
+        ntok += n;
+    }
+    pt_epoch_free(&e);
+    return ntok ? loss / (double)ntok : 0.0;
+}
+
+/* ---- files ----------------------------------------------------------- */
+
+static void add_common(gguf_writer *w, const pt_model *m, const spm_model *sp) {
+    pt_config_to_gguf(&m->cfg, w);
+    if (sp) spm_to_gguf(sp, NULL, w, "petit.tokenizer");
+}
+
+int pt_model_save(const pt_model *m, const spm_model *sp, const char *path) {
+    gguf_writer *w = gguf_writer_init();
+    add_common(w, m, sp);
+    pt_model_add_tensors(m, m->mem, "", w);
+    int rc = gguf_write(w, path);
+    gguf_writer_free(w);
+    return rc;
+}
+
+int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path) {
+    const pt_train_opts *o = &t->opts;
+    gguf_writer *w = gguf_writer_init();
+    add_common(w, &t->model, sp);
+    gguf_set_u64(w, "petit.train.step", (uint64_t)t->step);
+    gguf_set_u32(w, "petit.train.epoch", (uint32_t)t->epoch);
+    gguf_set_u64(w, "petit.train.batch_pos", (uint64_t)t->batch_pos);
+    gguf_set_f64(w, "petit.train.best_dev", t->best_dev);
+    gguf_set_u32(w, "petit.train.bad_evals", (uint32_t)t->bad_evals);
+    gguf_set_u64(w, "petit.train.data_fingerprint", t->data_fp);
+    gguf_set_u64(w, "petit.train.seed", o->seed);
+    gguf_set_f32(w, "petit.train.lr", o->lr);
+    gguf_set_u32(w, "petit.train.warmup", (uint32_t)o->warmup);
+    gguf_set_str(w, "petit.train.schedule", pt_schedule_name(o->schedule));
+    gguf_set_u64(w, "petit.train.total_steps", (uint64_t)o->total_steps);
+    gguf_set_f32(w, "petit.train.min_lr", o->min_lr);
+    gguf_set_f32(w, "petit.train.beta1", o->beta1);
+    gguf_set_f32(w, "petit.train.beta2", o->beta2);
+    gguf_set_f32(w, "petit.train.eps", o->eps);
+    gguf_set_f32(w, "petit.train.weight_decay", o->weight_decay);
+    gguf_set_f32(w, "petit.train.clip", o->clip);
+    gguf_set_f32(w, "petit.train.smoothing", o->smoothing);
+    gguf_set_u32(w, "petit.train.accum", (uint32_t)o->accum);
+    gguf_set_u32(w, "petit.train.batch_tokens", (uint32_t)o->batch_tokens);
+    pt_model_add_tensors(&t->model, t->model.mem, "", w);
+    pt_model_add_tensors(&t->model, t->adam_m, "opt.m.", w);
+    pt_model_add_tensors(&t->model, t->adam_v, "opt.v.", w);
+    int rc = gguf_write(w, path);
+    gguf_writer_free(w);
+    return rc;
+}
+
+static int load_into(pt_model *m, gguf_file *g) {
+    pt_config cfg;
+    if (pt_config_from_gguf(&cfg, g) || pt_model_init(m, &cfg)) return -1;
+    if (pt_model_load_tensors(m, m->mem, "", g)) {
+        pt_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+int pt_model_load(pt_model *m, const char *path) {
+    gguf_file *g = gguf_open(path);
+    if (!g) return -1;
+    int rc = load_into(m, g);
+    if (rc) {
+        char msg[900];
+        snprintf(msg, sizeof msg, "%s", pt_error());
+        pt_set_error("%s: %s", path, msg);
+    }
+    gguf_close(g);
+    return rc;
+}
+
+int pt_checkpoint_load(pt_trainer *t, const char *path) {
+    gguf_file *g = gguf_open(path);
+    if (!g) return -1;
+    pt_model m;
+    pt_train_opts o;
+    pt_train_opts_default(&o);
+    char msg[900];
+    if (load_into(&m, g)) goto fail;
+    if (pt_trainer_init(t, &m.cfg, &o)) {
+        pt_model_free(&m);
+        goto fail;
+    }
+    memcpy(t->model.mem, m.mem, m.n_params * sizeof(float));
+    pt_model_free(&m);
+    uint64_t u64;
+    uint32_t u32;
+    float f;
+    double d;
+    const char *s;
+    uint64_t sl;
+#define U64(key, dst) if (gguf_get_u64(g, key, &u64)) goto fail_free; dst = u64
+#define U32(key, dst) if (gguf_get_u32(g, key, &u32)) goto fail_free; dst = u32
+#define F32(key, dst) if (gguf_get_f32(g, key, &f)) goto fail_free; dst = f
+    U64("petit.train.step", t->step);
+    U32("petit.train.epoch", t->epoch);
+    U64("petit.train.batch_pos", t->batch_pos);
+    if (gguf_get_f64(g, "petit.train.best_dev", &d)) goto fail_free;
+    t->best_dev = d;
+    U32("petit.train.bad_evals", t->bad_evals);
+    U64("petit.train.data_fingerprint", t->data_fp);
+    U64("petit.train.seed", t->opts.seed);
+    F32("petit.train.lr", t->opts.lr);
+    U32("petit.train.warmup", t->opts.warmup);
+    if (gguf_get_str(g, "petit.train.schedule", &s, &sl)) goto fail_free;
+    {
+        char buf[16] = {0};
+        memcpy(buf, s, sl < 15 ? sl : 15);
+        t->opts.schedule = pt_schedule_parse(buf);
+        if (t->opts.schedule < 0) {
+            pt_set_error("unknown schedule '%s'", buf);
+            goto fail_free;
+        }
+    }
+    U64("petit.train.total_steps", t->opts.total_steps);
+    F32("petit.train.min_lr", t->opts.min_lr);
+    F32("petit.train.beta1", t->opts.beta1);
+    F32("petit.train.beta2", t->opts.beta2);
+    F32("petit.train.eps", t->opts.eps);
+    F32("petit.train.weight_decay", t->opts.weight_decay);
+    F32("petit.train.clip", t->opts.clip);
+    F32("petit.train.smoothing", t->opts.smoothing);
+    U32("petit.train.accum", t->opts.accum);
+    U32("petit.train.batch_tokens", t->opts.batch_tokens);
+#undef U64
+#undef U32
+#undef F32
+    if (pt_model_load_tensors(&t->model, t->adam_m, "opt.m.", g) ||
+        pt_model_load_tensors(&t->model, t->adam_v, "opt.v.", g))
+        goto fail_free;
+    gguf_close(g);
+    return 0;
+fail_free:
+    pt_trainer_free(t);
+fail:
+    snprintf(msg, sizeof msg, "%s", pt_error());
+    pt_set_error("%s: %s", path, msg[0] ? msg : "not a petit checkpoint");
+    gguf_close(g);
+    return -1;
+}
