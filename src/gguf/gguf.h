@@ -46,9 +46,17 @@ enum gguf_ttype {
     GGUF_TYPE_I8 = 24, GGUF_TYPE_I16 = 25, GGUF_TYPE_I32 = 26, GGUF_TYPE_F64 = 28,
 };
 /* bytes for n elements of type t (n must be a multiple of the block size for
- * block types); 0 for an unknown type */
+ * block types); 0 for an unknown type, an n that is not a multiple of the
+ * block size, or a size that does not fit in size_t. Block types (ggml's
+ * layouts): Q8_0 = 32 weights in 34 bytes (f16 scale + 32 int8), Q4_0 = 32
+ * weights in 18 bytes (f16 scale + 16 bytes of nibbles). */
 size_t gguf_type_size(uint32_t type, uint64_t n);
-const char *gguf_type_name(uint32_t type);
+uint32_t gguf_type_block(uint32_t type); /* weights per block: 32 or 1; 0 if unknown */
+const char *gguf_type_name(uint32_t type); /* "F32", "Q4_0", ...; "?" if unknown */
+/* bytes of one value of a fixed-size metadata type (u8 .. f64); 0 for str,
+ * arr or an unknown type */
+size_t gguf_vtype_size(uint32_t vtype);
+const char *gguf_vtype_name(uint32_t vtype); /* "u32", "str", "arr", ...; "?" */
 
 #define GGUF_MAX_DIMS 4
 
@@ -65,14 +73,28 @@ typedef struct {
 typedef struct gguf_file gguf_file;
 
 gguf_file *gguf_open(const char *path);
-/* parse from memory the caller keeps alive (fuzzing, tests) */
+/* parse from memory the caller keeps alive (fuzzing, tests); tensor data is
+ * aligned relative to buf, so buf should be aligned at least as much as the
+ * tensor types need (malloc's alignment is enough) */
 gguf_file *gguf_open_mem(const void *buf, size_t n);
 void gguf_close(gguf_file *g);
+
+uint32_t gguf_version(const gguf_file *g);     /* 3 (version 2, same layout, is read too) */
+uint32_t gguf_alignment(const gguf_file *g);   /* general.alignment or 32 */
+size_t gguf_data_offset(const gguf_file *g);   /* file offset of the tensor data section */
+size_t gguf_size(const gguf_file *g);          /* file (or buffer) size in bytes */
 
 int gguf_n_kv(const gguf_file *g);
 const char *gguf_key(const gguf_file *g, int i);
 uint32_t gguf_kv_type(const gguf_file *g, int i);
 int gguf_find_key(const gguf_file *g, const char *key); /* index or -1 */
+/* The raw value of entry i. Scalar: *elem_type = its type, *data -> its
+ * little-endian bytes, *n = 1. String: *elem_type = GGUF_V_STR, *data -> the
+ * bytes, *n = length. Array: *elem_type = the element type, *data -> the
+ * elements (for strings: the serialized u64 length + bytes pairs; use
+ * gguf_get_arr_str), *n = count. Returns 0, or -1 if i is out of range. */
+int gguf_kv_value(const gguf_file *g, int i, uint32_t *elem_type, const void **data,
+                  uint64_t *n);
 
 /* Typed getters: return 0 and set *out if the key exists with exactly that
  * type, else -1 (with an error naming the key). */
@@ -82,15 +104,22 @@ int gguf_get_u64(const gguf_file *g, const char *key, uint64_t *out);
 int gguf_get_f32(const gguf_file *g, const char *key, float *out);
 int gguf_get_f64(const gguf_file *g, const char *key, double *out);
 int gguf_get_bool(const gguf_file *g, const char *key, int *out);
+/* any fixed-size scalar type (u8 .. f64): copies gguf_vtype_size(vtype) bytes */
+int gguf_get_val(const gguf_file *g, const char *key, uint32_t vtype, void *out);
 /* string: pointer into the mapping, NOT NUL-terminated; length in *len */
 int gguf_get_str(const gguf_file *g, const char *key, const char **s, uint64_t *len);
-/* arrays of fixed-size elements: pointer to the raw little-endian elements */
+/* arrays of fixed-size elements: pointer to the raw little-endian elements.
+ * For an array of strings this gives *elem_type = GGUF_V_STR and the count
+ * *n; read the strings with gguf_get_arr_str. Nested arrays are rejected at
+ * open. */
 int gguf_get_arr(const gguf_file *g, const char *key, uint32_t *elem_type, const void **data,
                  uint64_t *n);
 /* array of strings: the i-th string */
 int gguf_get_arr_str(const gguf_file *g, const char *key, uint64_t i, const char **s,
                      uint64_t *len);
-/* a short printable rendering of value i (for `petit info`) into buf */
+/* a short printable rendering of value i (for `petit info`) into buf:
+ * numbers, true/false, "quoted" strings (escaped, cut with "..." past ~60
+ * bytes), short arrays in full ([1, 2, 3]), long ones as [u8 × 238771] */
 void gguf_format_value(const gguf_file *g, int i, char *buf, size_t n);
 
 int gguf_n_tensors(const gguf_file *g);
@@ -101,7 +130,12 @@ const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name); /* NU
 typedef struct gguf_writer gguf_writer;
 gguf_writer *gguf_writer_init(void);
 void gguf_writer_free(gguf_writer *w);
-/* Keys are copied. Setting a key twice replaces it. */
+/* Keys are copied. Setting a key twice replaces it (keeping its place).
+ * The setters cannot fail: a bad argument (unknown type, NULL string, bad
+ * tensor shape or size, duplicate tensor name, name over 63 bytes) is
+ * remembered and gguf_write then fails with that message. A u32
+ * general.alignment, if set, must be a power of two and is used for the
+ * tensor data; otherwise it is 32 and no key is written. */
 void gguf_set_u32(gguf_writer *w, const char *key, uint32_t v);
 void gguf_set_i32(gguf_writer *w, const char *key, int32_t v);
 void gguf_set_u64(gguf_writer *w, const char *key, uint64_t v);
@@ -110,6 +144,8 @@ void gguf_set_f64(gguf_writer *w, const char *key, double v);
 void gguf_set_bool(gguf_writer *w, const char *key, int v);
 void gguf_set_str(gguf_writer *w, const char *key, const char *s);
 void gguf_set_strn(gguf_writer *w, const char *key, const char *s, size_t len);
+/* any fixed-size scalar type (u8 .. f64) from gguf_vtype_size(vtype) bytes at v */
+void gguf_set_val(gguf_writer *w, const char *key, uint32_t vtype, const void *v);
 /* array of fixed-size elements (copied) */
 void gguf_set_arr(gguf_writer *w, const char *key, uint32_t elem_type, const void *data, uint64_t n);
 void gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
