@@ -18,10 +18,11 @@
  * per sentence; character n-grams by the code points themselves. Tables are
  * emptied by bumping a generation number, not by clearing.
  *
- * Float arithmetic follows sacreBLEU's expressions operation by operation;
- * no expression mixes a multiply and an add, so the result does not depend
- * on whether the compiler contracts to FMA (GCC in ISO C mode does not, but
- * clang contracts within an expression).
+ * Float arithmetic follows sacreBLEU's expressions operation by operation,
+ * in the same order, so the scores are the same doubles (the tests compare
+ * with ==; reassociating a single product shows up there). The one
+ * multiply-add, 4 * avg_prec + avg_rec, is safe from FMA contraction because
+ * multiplying by 4 is exact.
  */
 #include "text/bleu.h"
 
@@ -794,9 +795,7 @@ double pt_chrf_compute(const pt_chrf_stats *st) {
     }
     if (avg_prec + avg_rec == 0.0) return 0.0;
     double score = (1 + factor) * avg_prec * avg_rec;
-    double denom = factor * avg_prec; /* two statements: never an FMA */
-    denom += avg_rec;
-    score /= denom;
+    score /= factor * avg_prec + avg_rec;
     return 100 * score;
 }
 
