@@ -1,3 +1,409 @@
-/* cmd_train.c: placeholder; it refuses to run. */
+/* cmd_train.c: `petit train` — parallel text in, checkpoints and a model out.
+ * Shows a progress line on stderr, appends metrics as JSON lines, validates
+ * on a dev set, stops early on patience, resumes exactly from a checkpoint,
+ * and on SIGINT writes a final checkpoint before leaving. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
 #include "cli/cli.h"
-int cmd_train(int argc, char **argv) { return cli_fail("train", "not built yet"); }
+#include "nn/nn.h"
+#include "train/train.h"
+
+static const char *usage_text =
+    "usage: petit train --src FILE --tgt FILE --vocab SPM.model -o MODEL.gguf [options]\n"
+    "       petit train --resume CKPT.gguf --src FILE --tgt FILE -o MODEL.gguf [options]\n"
+    "\n"
+    "Trains an encoder-decoder transformer (MODEL.md) on line-aligned parallel text.\n"
+    "Writes MODEL.gguf (weights + vocabulary: all that translate needs) and a\n"
+    "checkpoint (weights, AdamW moments, data position, RNG) that --resume continues\n"
+    "bit for bit.\n"
+    "\n"
+    "data:\n"
+    "  --src FILE, --tgt FILE      training text, one sentence per line\n"
+    "  --vocab FILE                SentencePiece model (petit vocab makes one)\n"
+    "  --dev-src FILE, --dev-tgt FILE   validation text (dev loss, early stop)\n"
+    "  --max-lines N               read only the first N pairs\n"
+    "model (ignored with --resume, which uses the checkpoint's):\n"
+    "  --config FILE               'key = value' lines with these option names\n"
+    "  --d-model N (256)  --heads N (4)  --ff N (1024)\n"
+    "  --enc-layers N (6)  --dec-layers N (6)  --max-len N (128 tokens)\n"
+    "  --norm pre|post (pre)  --act relu|gelu|swish (relu)\n"
+    "  --pos sinusoidal|learned (sinusoidal)  --no-emb-scale  --dropout P (0.1)\n"
+    "training:\n"
+    "  --batch-tokens N (4096)     padded tokens per batch\n"
+    "  --accum N (1)               batches per optimizer step\n"
+    "  --lr X (5e-4)  --warmup N (4000)  --schedule inv_sqrt|cosine|constant\n"
+    "  --min-lr X (0)              floor of the cosine schedule\n"
+    "  --beta1 X (0.9)  --beta2 X (0.98)  --adam-eps X (1e-9)  --weight-decay X (0)\n"
+    "  --clip X (1.0, 0 = off)     gradient clipping by global norm\n"
+    "  --label-smoothing X (0.1)\n"
+    "  --max-steps N  --max-epochs N (stop after either; default: 10 epochs)\n"
+    "  --valid-every N (500)  --patience N (0 = no early stop)\n"
+    "  --save-every N (1000)  --seed N (1)  --threads N (all cores)\n"
+    "output:\n"
+    "  -o, --output FILE           the model file\n"
+    "  --checkpoint FILE           default: MODEL.ckpt.gguf beside the model\n"
+    "  --metrics FILE              append JSON lines (step, loss, dev_loss, lr, tok_s, ...)\n"
+    "  --log-every N (10)  --quiet\n"
+    "  --resume FILE               continue from a checkpoint (same data)\n";
+
+typedef struct {
+    const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume;
+    long max_lines, max_steps, max_epochs, valid_every, patience, save_every, log_every, threads;
+    int quiet;
+    pt_config cfg;
+    pt_train_opts opts;
+    int cfg_given; /* a model-size flag was given (checked against --resume) */
+} train_args;
+
+static volatile sig_atomic_t g_stop;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_stop++;
+}
+
+static int parse_args(train_args *a, int argc, char **argv, int depth);
+
+/* --config FILE: "key = value" lines, '#' comments; keys are option names */
+static int read_config(train_args *a, const char *path, int depth) {
+    if (depth > 2) return cli_usage("train", "%s: config files nest too deeply", path);
+    size_t n;
+    char *buf = pt_read_file(path, &n);
+    if (!buf) return cli_fail("train", "%s", pt_error());
+    pt_lines it;
+    const char *l;
+    size_t len;
+    int line = 0, rc = 0;
+    pt_lines_init(&it, buf, n);
+    while (!rc && pt_lines_next(&it, &l, &len)) {
+        line++;
+        char tmp[512], key[128], val[384];
+        if (len >= sizeof tmp) {
+            rc = cli_fail("train", "%s:%d: line too long", path, line);
+            break;
+        }
+        memcpy(tmp, l, len);
+        tmp[len] = 0;
+        char *h = strchr(tmp, '#');
+        if (h) *h = 0;
+        char *eq = strchr(tmp, '=');
+        if (!eq) {
+            if (strspn(tmp, " \t\r") != strlen(tmp))
+                rc = cli_fail("train", "%s:%d: expected 'key = value'", path, line);
+            continue;
+        }
+        *eq = 0;
+        if (sscanf(tmp, " %127s", key) != 1 || sscanf(eq + 1, " %383s", val) != 1) {
+            rc = cli_fail("train", "%s:%d: expected 'key = value'", path, line);
+            break;
+        }
+        char flag[136];
+        snprintf(flag, sizeof flag, "--%s", key);
+        char *av[3] = {"train", flag, val};
+        rc = parse_args(a, 3, av, depth + 1);
+        if (rc) fprintf(stderr, "  (in %s:%d)\n", path, line);
+    }
+    free(buf);
+    return rc;
+}
+
+static int parse_args(train_args *a, int argc, char **argv, int depth) {
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long x;
+        double d;
+#define STR(name, dst) if (!strcmp(f, name)) { if (!v) return cli_usage("train", "%s needs a value", f); dst = v; i++; continue; }
+#define INT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 2; dst = x; i++; continue; }
+#define MINT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 2; dst = (int)x; a->cfg_given = 1; i++; continue; }
+#define FLT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_float("train", f, v, lo, hi, &d)) return 2; dst = (float)d; i++; continue; }
+        if (cli_is_help(f)) {
+            fputs(usage_text, stdout);
+            exit(0);
+        }
+        STR("--src", a->src) STR("--tgt", a->tgt) STR("--vocab", a->vocab)
+        STR("--dev-src", a->dev_src) STR("--dev-tgt", a->dev_tgt)
+        STR("-o", a->out) STR("--output", a->out) STR("--checkpoint", a->ckpt)
+        STR("--metrics", a->metrics) STR("--resume", a->resume)
+        INT("--max-lines", a->max_lines, 1, 1L << 40)
+        MINT("--d-model", a->cfg.d_model, 2, 16384) MINT("--heads", a->cfg.n_heads, 1, 256)
+        MINT("--ff", a->cfg.d_ff, 1, 65536) MINT("--enc-layers", a->cfg.enc_layers, 1, 64)
+        MINT("--dec-layers", a->cfg.dec_layers, 1, 64) MINT("--max-len", a->cfg.max_len, 4, 16384)
+        FLT("--dropout", a->cfg.dropout, 0, 0.95)
+        INT("--batch-tokens", a->opts.batch_tokens, 16, 1 << 24)
+        INT("--accum", a->opts.accum, 1, 1024)
+        FLT("--lr", a->opts.lr, 0, 10) INT("--warmup", a->opts.warmup, 0, 1 << 30)
+        FLT("--min-lr", a->opts.min_lr, 0, 10)
+        FLT("--beta1", a->opts.beta1, 0, 0.999999) FLT("--beta2", a->opts.beta2, 0, 0.999999999)
+        FLT("--adam-eps", a->opts.eps, 0, 1) FLT("--weight-decay", a->opts.weight_decay, 0, 1)
+        FLT("--clip", a->opts.clip, 0, 1e9) FLT("--label-smoothing", a->opts.smoothing, 0, 0.99)
+        INT("--max-steps", a->max_steps, 1, 1L << 40) INT("--max-epochs", a->max_epochs, 1, 1 << 20)
+        INT("--valid-every", a->valid_every, 1, 1L << 40) INT("--patience", a->patience, 0, 1 << 20)
+        INT("--save-every", a->save_every, 1, 1L << 40) INT("--log-every", a->log_every, 1, 1L << 40)
+        INT("--threads", a->threads, 0, 1024)
+        if (!strcmp(f, "--seed")) {
+            if (cli_int("train", f, v, 0, 1L << 62, &x)) return 2;
+            a->opts.seed = (uint64_t)x;
+            i++;
+            continue;
+        }
+        if (!strcmp(f, "--quiet")) { a->quiet = 1; continue; }
+        if (!strcmp(f, "--no-emb-scale")) { a->cfg.emb_scale = 0; a->cfg_given = 1; continue; }
+        if (!strcmp(f, "--config")) {
+            if (!v) return cli_usage("train", "--config needs a value");
+            int rc = read_config(a, v, depth);
+            if (rc) return rc;
+            i++;
+            continue;
+        }
+        if (!strcmp(f, "--norm") || !strcmp(f, "--act") || !strcmp(f, "--pos") || !strcmp(f, "--schedule")) {
+            if (!v) return cli_usage("train", "%s needs a value", f);
+            int r = !strcmp(f, "--norm") ? pt_norm_parse(v) : !strcmp(f, "--act") ? pt_act_parse(v)
+                    : !strcmp(f, "--pos") ? pt_pos_parse(v) : pt_schedule_parse(v);
+            if (r < 0) return cli_usage("train", "%s: unknown value '%s'", f, v);
+            if (!strcmp(f, "--norm")) a->cfg.norm = r, a->cfg_given = 1;
+            else if (!strcmp(f, "--act")) a->cfg.act = r, a->cfg_given = 1;
+            else if (!strcmp(f, "--pos")) a->cfg.pos = r, a->cfg_given = 1;
+            else a->opts.schedule = r;
+            i++;
+            continue;
+        }
+        if (!strcmp(f, "--emb-scale")) { /* config files: emb-scale = 0|1 */
+            if (cli_int("train", f, v, 0, 1, &x)) return 2;
+            a->cfg.emb_scale = (int)x, a->cfg_given = 1;
+            i++;
+            continue;
+        }
+#undef STR
+#undef INT
+#undef MINT
+#undef FLT
+        return cli_usage("train", "unknown option '%s'", f);
+    }
+    return 0;
+}
+
+static void fmt_time(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s > 1e8) {
+        snprintf(buf, n, "--:--:--");
+        return;
+    }
+    long t = (long)s;
+    snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+/* Save checkpoint then model; on failure say which and keep going (the
+ * previous files are intact: writes are atomic). Returns 0 on success. */
+static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *a) {
+    if (pt_checkpoint_save(t, sp, a->ckpt)) {
+        cli_fail("train", "%s", pt_error());
+        return -1;
+    }
+    if (pt_model_save(&t->model, sp, a->out)) {
+        cli_fail("train", "%s", pt_error());
+        return -1;
+    }
+    return 0;
+}
+
+/* the tokenizer for the training data: --vocab, or the one in the checkpoint */
+static spm_model *load_vocab(const train_args *a, const char *ckpt) {
+    if (a->vocab) return spm_load_file(a->vocab);
+    gguf_file *g = gguf_open(ckpt);
+    if (!g) return NULL;
+    spm_model *src = NULL, *tgt = NULL;
+    if (spm_from_gguf(g, "petit.tokenizer", &src, &tgt)) src = NULL;
+    if (tgt) spm_free(tgt);
+    gguf_close(g);
+    return src;
+}
+
+int cmd_train(int argc, char **argv) {
+    train_args a;
+    memset(&a, 0, sizeof a);
+    pt_config_default(&a.cfg);
+    pt_train_opts_default(&a.opts);
+    a.valid_every = 500, a.save_every = 1000, a.log_every = 10;
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    int rc = parse_args(&a, argc, argv, 0);
+    if (rc) return rc;
+    if (!a.src || !a.tgt) return cli_usage("train", "--src and --tgt are required");
+    if (!a.out) return cli_usage("train", "-o MODEL.gguf is required");
+    if (!a.vocab && !a.resume) return cli_usage("train", "--vocab is required (petit vocab makes one)");
+    if (!!a.dev_src != !!a.dev_tgt) return cli_usage("train", "--dev-src and --dev-tgt go together");
+    if (!a.max_steps && !a.max_epochs) a.max_epochs = 10;
+    char ckpt_buf[4096];
+    if (!a.ckpt) {
+        size_t n = strlen(a.out);
+        if (n > 5 && !strcmp(a.out + n - 5, ".gguf")) n -= 5;
+        snprintf(ckpt_buf, sizeof ckpt_buf, "%.*s.ckpt.gguf", (int)n, a.out);
+        a.ckpt = ckpt_buf;
+    }
+    nn_set_threads((int)a.threads);
+
+    /* the model and its state */
+    pt_trainer t;
+    const char *vocab_from = a.resume ? a.resume : a.vocab;
+    spm_model *sp = load_vocab(&a, a.resume);
+    if (!sp) return cli_fail("train", "%s: %s", vocab_from, pt_error());
+    if (a.resume) {
+        if (pt_checkpoint_load(&t, a.resume)) {
+            spm_free(sp);
+            return cli_fail("train", "%s", pt_error());
+        }
+        const pt_config *c = &t.model.cfg;
+        if (a.cfg_given && (c->d_model != a.cfg.d_model || c->n_heads != a.cfg.n_heads ||
+                            c->d_ff != a.cfg.d_ff || c->enc_layers != a.cfg.enc_layers ||
+                            c->dec_layers != a.cfg.dec_layers || c->max_len != a.cfg.max_len)) {
+            pt_trainer_free(&t);
+            spm_free(sp);
+            return cli_fail("train", "%s: checkpoint is d_model %d, heads %d, ff %d, layers %d+%d, max_len %d; "
+                            "the options given ask for %d, %d, %d, %d+%d, %d",
+                            a.resume, c->d_model, c->n_heads, c->d_ff, c->enc_layers, c->dec_layers,
+                            c->max_len, a.cfg.d_model, a.cfg.n_heads, a.cfg.d_ff, a.cfg.enc_layers,
+                            a.cfg.dec_layers, a.cfg.max_len);
+        }
+        if (c->vocab != spm_vocab_size(sp)) {
+            pt_trainer_free(&t);
+            spm_free(sp);
+            return cli_fail("train", "%s: vocabulary has %d pieces but the checkpoint expects %d",
+                            vocab_from, spm_vocab_size(sp), c->vocab);
+        }
+    } else {
+        a.cfg.vocab = spm_vocab_size(sp);
+        if (spm_pad_id(sp) < 0 || spm_bos_id(sp) < 0 || spm_eos_id(sp) < 0) {
+            spm_free(sp);
+            return cli_fail("train", "%s: the vocabulary needs pad, bos and eos pieces "
+                            "(train it with petit vocab, which sets them)", a.vocab);
+        }
+        a.cfg.pad_id = spm_pad_id(sp), a.cfg.bos_id = spm_bos_id(sp), a.cfg.eos_id = spm_eos_id(sp);
+        a.cfg.unk_id = spm_unk_id(sp) >= 0 ? spm_unk_id(sp) : 0;
+        if (a.opts.schedule == PT_SCHED_COSINE && a.max_steps) a.opts.total_steps = a.max_steps;
+        if (pt_trainer_init(&t, &a.cfg, &a.opts)) {
+            spm_free(sp);
+            return cli_fail("train", "%s", pt_error());
+        }
+        pt_model_init_weights(&t.model, a.opts.seed);
+    }
+    const pt_config *cfg = &t.model.cfg;
+
+    /* data */
+    double t0 = pt_time();
+    pt_corpus corpus, dev = {0};
+    if (pt_corpus_load(&corpus, a.src, a.tgt, sp, cfg->eos_id, cfg->max_len, a.max_lines)) {
+        rc = cli_fail("train", "%s", pt_error());
+        goto out_model;
+    }
+    if (corpus.skipped_long || corpus.skipped_empty)
+        fprintf(stderr, "petit train: %s: skipped %ld pairs longer than %d tokens and %ld with an empty side\n",
+                a.src, corpus.skipped_long, cfg->max_len, corpus.skipped_empty);
+    if (a.resume && t.data_fp != corpus.fingerprint) {
+        rc = cli_fail("train", "%s: the training data differ from the data this checkpoint was trained on "
+                      "(a resumed run must read the same --src/--tgt/--max-lines)", a.resume);
+        goto out_corpus;
+    }
+    t.data_fp = corpus.fingerprint;
+    if (a.dev_src && pt_corpus_load(&dev, a.dev_src, a.dev_tgt, sp, cfg->eos_id, cfg->max_len, 0)) {
+        rc = cli_fail("train", "%s", pt_error());
+        goto out_corpus;
+    }
+    FILE *mf = NULL;
+    if (a.metrics && !(mf = fopen(a.metrics, "a"))) {
+        rc = cli_fail("train", "%s: cannot open: %s", a.metrics, strerror(errno));
+        goto out_dev;
+    }
+    if (!a.quiet)
+        fprintf(stderr, "petit train: %d pairs (%.1fs to read), %zu parameters, %s, %d threads%s\n",
+                corpus.n, pt_time() - t0, t.model.n_params, nn_backend(), nn_threads(),
+                a.resume ? ", resumed" : "");
+
+    /* the loop */
+    signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    pt_epoch ep = {0};
+    pt_batcher bb = {0};
+    int tty = isatty(2);
+    double start = pt_time(), last = start, dev_loss = NAN;
+    long step0 = t.step, tok_since = 0;
+    double flops_since = 0, loss_since = 0;
+    int steps_since = 0, stop_reason = 0;
+    rc = 0;
+    while (!g_stop) {
+        if (a.max_steps && t.step >= a.max_steps) { stop_reason = 1; break; }
+        if (a.max_epochs && ep.order && t.batch_pos >= ep.n_batches && t.epoch + 1 >= a.max_epochs) {
+            stop_reason = 2;
+            break;
+        }
+        pt_step_stats st;
+        if (pt_trainer_step(&t, &corpus, &ep, &bb, &st)) {
+            if (tty) fputc('\n', stderr);
+            rc = cli_fail("train", "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
+            break;
+        }
+        tok_since += st.tokens + st.src_tokens;
+        flops_since += st.flops;
+        loss_since += st.loss;
+        steps_since++;
+        int do_valid = dev.n && t.step % a.valid_every == 0;
+        if (do_valid) {
+            dev_loss = pt_trainer_eval(&t, &dev, &bb);
+            if (dev_loss < t.best_dev) t.best_dev = dev_loss, t.bad_evals = 0;
+            else t.bad_evals++;
+            if (a.patience && t.bad_evals >= a.patience) stop_reason = 3;
+        }
+        if (t.step % a.log_every == 0 || do_valid || stop_reason) {
+            double now = pt_time(), dt = now - last;
+            double el = now - start, eta = NAN;
+            if (a.max_steps) eta = el / (double)(t.step - step0) * (double)(a.max_steps - t.step);
+            char e1[32], e2[32];
+            fmt_time(e1, sizeof e1, el);
+            fmt_time(e2, sizeof e2, eta);
+            double tok_s = tok_since / dt, gf = flops_since / dt * 1e-9, ls = loss_since / steps_since;
+            if (!a.quiet) {
+                fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f | dev %.4f | lr %.2e | %.0f tok/s | %.1f GFLOP/s | %s | ETA %s%s",
+                        tty ? "\r" : "", t.step, t.epoch + 1, ls, dev_loss, st.lr, tok_s, gf, e1, e2,
+                        tty ? "   " : "\n");
+                fflush(stderr);
+            }
+            if (mf) {
+                fprintf(mf, "{\"step\":%ld,\"epoch\":%d,\"loss\":%.6f,\"lr\":%.6g,\"tok_s\":%.1f,\"gflops\":%.3f,\"grad_norm\":%.4f,\"elapsed\":%.2f",
+                        t.step, t.epoch + 1, ls, st.lr, tok_s, gf, st.grad_norm, el);
+                if (do_valid) fprintf(mf, ",\"dev_loss\":%.6f", dev_loss);
+                fprintf(mf, "}\n");
+                fflush(mf);
+            }
+            last = now, tok_since = 0, flops_since = 0, loss_since = 0, steps_since = 0;
+        }
+        if (t.step % a.save_every == 0 && save_all(&t, sp, &a)) { rc = 1; break; }
+        if (stop_reason) break;
+    }
+    if (tty && !a.quiet) fputc('\n', stderr);
+    if (rc == 0) {
+        if (save_all(&t, sp, &a)) rc = 1;
+        else if (!a.quiet) {
+            const char *why = g_stop ? "interrupted" : stop_reason == 1 ? "reached --max-steps"
+                              : stop_reason == 2 ? "reached --max-epochs" : "dev loss stopped improving";
+            fprintf(stderr, "petit train: %s at step %ld; wrote %s and %s\n", why, t.step, a.out, a.ckpt);
+        }
+    }
+    if (g_stop && rc == 0) rc = 130;
+    if (mf) fclose(mf);
+    pt_epoch_free(&ep);
+    pt_batcher_free(&bb);
+out_dev:
+    pt_corpus_free(&dev);
+out_corpus:
+    pt_corpus_free(&corpus);
+out_model:
+    pt_trainer_free(&t);
+    spm_free(sp);
+    return rc;
+}
