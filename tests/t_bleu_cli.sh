@@ -60,6 +60,23 @@ while IFS= read -r line; do
 done < <(grep -v '^#' "$CASES")
 check "at least 5 cases in $CASES (got $ncases)" test "$ncases" -ge 5
 
+# ---- sentence level: sacreBLEU's -sl output -------------------------------------
+B=tests/data/bleu
+for f in sl-tatoeba3.bleu sl-tatoeba3.chrf sl-tricky.bleu; do
+    metric=${f##*.}
+    case $f in
+    sl-tatoeba3.*) args=("$B"/tatoeba3-ref-0.fr "$B"/tatoeba3-ref-1.fr "$B"/tatoeba3-ref-2.fr -i "$B"/tatoeba3-hyp.fr) ;;
+    sl-tricky.*) args=("$B"/tricky.txt -i "$B"/tricky-hyp.txt) ;;
+    esac
+    "$PETIT" bleu -sl -m "$metric" "${args[@]}" | nover >"$tmp/sl"
+    nover <"$B/$f" >"$tmp/sl.want"
+    check "-sl $f equals sacreBLEU -sl ($(wc -l <"$tmp/sl.want") lines)" cmp -s "$tmp/sl" "$tmp/sl.want"
+done
+"$PETIT" bleu -sl --json "$B"/tatoeba3-ref-0.fr -i "$B"/tatoeba3-hyp.fr >"$tmp/sl.json"
+check "-sl --json: one object per line" test "$(grep -c '^{"line": [0-9]*, "bleu": .*"chrf": .*}$' "$tmp/sl.json")" -eq 63
+"$PETIT" bleu -sl "$B"/tatoeba3-ref-0.fr -i "$B"/tatoeba3-hyp.fr >"$tmp/sl.both"
+check "-sl with both metrics: two lines per sentence" test "$(wc -l <"$tmp/sl.both")" -eq 126
+
 # ---- input handling --------------------------------------------------------------
 ref=$DATA/test/multi30k-test2016.fr
 hyp=$DATA/test/multi30k-test2017.fr

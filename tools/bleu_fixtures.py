@@ -556,6 +556,18 @@ def cmd_fixtures():
             S.append(f"{sb.score!r} {sc.score!r}")
     with open(os.path.join(OUT, "sentences.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(S) + "\n")
+
+    # sacreBLEU's own sentence-level output (-sl), for tests/t_bleu_cli.sh
+    exe = os.path.join(os.path.dirname(sys.executable), "sacrebleu")
+    for out, refs_, hyp_, metric in (
+            ("sl-tatoeba3.bleu", [f"tatoeba3-ref-{k}.fr" for k in range(3)], "tatoeba3-hyp.fr", "bleu"),
+            ("sl-tatoeba3.chrf", [f"tatoeba3-ref-{k}.fr" for k in range(3)], "tatoeba3-hyp.fr", "chrf"),
+            ("sl-tricky.bleu", ["tricky.txt"], "tricky-hyp.txt", "bleu")):
+        got = subprocess.run([exe, *[os.path.join(OUT, r) for r in refs_], "-i", os.path.join(OUT, hyp_),
+                              "-sl", "-m", metric, "-w", "2", "-f", "text"],
+                             capture_output=True, text=True, check=True).stdout
+        with open(os.path.join(OUT, out), "w", encoding="utf-8") as f:
+            f.write(got)
     print("wrote", OUT)
 
 

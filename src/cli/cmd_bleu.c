@@ -28,6 +28,10 @@ static void help(void) {
         "  --chrf-lowercase     case-insensitive chrF (as in sacreBLEU, -lc is BLEU's)\n"
         "  -w, --width N        decimals of the printed scores (default 2)\n"
         "  -b, --score-only     print only the scores, one per line\n"
+        "  -sl, --sentence-level  a score line per sentence instead (BLEU with\n"
+        "                       sacreBLEU's effective order, eff:yes; with both\n"
+        "                       metrics, the BLEU line then the chrF line; with\n"
+        "                       --json, one object per sentence)\n"
         "  --json               one JSON object: bleu, chrf (rounded to --width),\n"
         "                       signature {bleu, chrf}, bleu_exact, chrf_exact,\n"
         "                       precisions, bp, ratio, hyp_len, ref_len, counts,\n"
@@ -135,7 +139,7 @@ static void print_json_string(const char *s) {
 typedef struct {
     const char *input;
     const char **refs;
-    int nrefs, json, score_only, width;
+    int nrefs, json, score_only, sentence_level, width;
     pt_score_opts o;
 } args_t;
 
@@ -185,6 +189,8 @@ static int parse_args(int argc, char **argv, args_t *a, int *stop) {
             i++;
         } else if (!strcmp(s, "-b") || !strcmp(s, "--score-only")) {
             a->score_only = 1;
+        } else if (!strcmp(s, "-sl") || !strcmp(s, "--sentence-level")) {
+            a->sentence_level = 1;
         } else if (!strcmp(s, "--json")) {
             a->json = 1;
         } else if (!strcmp(s, "--")) {
@@ -239,15 +245,15 @@ static void print_json(const args_t *a, pt_scorer *sc) {
     printf(", \"sentences\": %lld, \"nrefs\": %d}\n", (long long)pt_scorer_sentences(sc), a->nrefs);
 }
 
-/* sacreBLEU's text format (or just the numbers with -b) */
-static void print_text(const args_t *a, pt_scorer *sc) {
+/* sacreBLEU's text format (or just the numbers with -b); eff: sentence BLEU */
+static void print_text(const args_t *a, const pt_bleu_stats *bs, const pt_chrf_stats *cs, int eff) {
     const pt_score_opts *o = &a->o;
     int w = a->width;
     char sig[256];
     if (o->metrics & PT_METRIC_BLEU) {
         pt_bleu_score b;
-        pt_scorer_bleu(sc, &b);
-        pt_bleu_signature(o, a->nrefs, 0, sig, sizeof sig);
+        pt_bleu_compute(bs, eff, &b);
+        pt_bleu_signature(o, a->nrefs, eff, sig, sizeof sig);
         if (a->score_only) printf("%.*f\n", w, b.score);
         else
             printf("BLEU|%s = %.*f %.1f/%.1f/%.1f/%.1f (BP = %.3f ratio = %.3f hyp_len = %lld "
@@ -256,26 +262,53 @@ static void print_text(const args_t *a, pt_scorer *sc) {
                    b.precisions[3], b.bp, b.ratio, (long long)b.hyp_len, (long long)b.ref_len);
     }
     if (o->metrics & PT_METRIC_CHRF) {
-        double chrf = pt_scorer_chrf(sc);
+        double chrf = pt_chrf_compute(cs);
         pt_chrf_signature(o, a->nrefs, sig, sizeof sig);
         if (a->score_only) printf("%.*f\n", w, chrf);
         else printf("chrF%d|%s = %.*f\n", PT_CHRF_BETA, sig, w, chrf);
     }
 }
 
-/* scores the loaded files (line counts already checked) */
-static void score(pt_scorer *sc, text_file *hyp, text_file *ref, int nrefs) {
+/* Scores the loaded files (line counts already checked) into sc; with -sl,
+ * prints each sentence's scores on the way. */
+static void score(const args_t *a, pt_scorer *sc, text_file *hyp, text_file *ref) {
+    int nrefs = a->nrefs;
     const char **rl = pt_calloc((size_t)nrefs, sizeof *rl);
     size_t *rn = pt_calloc((size_t)nrefs, sizeof *rn);
     const char *hl;
     size_t hn;
+    int64_t line = 0;
     while (pt_lines_next(&hyp->it, &hl, &hn)) {
         for (int r = 0; r < nrefs; r++) {
             int more = pt_lines_next(&ref[r].it, &rl[r], &rn[r]);
             PT_ASSERT(more); /* the line counts were compared */
         }
-        int err = pt_scorer_add(sc, hl, hn, rl, rn, nrefs);
-        PT_ASSERT(err == 0); /* it fails only without references */
+        line++;
+        if (!a->sentence_level) {
+            int err = pt_scorer_add(sc, hl, hn, rl, rn, nrefs);
+            PT_ASSERT(err == 0); /* it fails only without references */
+            continue;
+        }
+        pt_bleu_stats bs;
+        pt_chrf_stats cs;
+        int err = pt_scorer_sentence(sc, hl, hn, rl, rn, nrefs, &bs, &cs);
+        PT_ASSERT(err == 0);
+        if (a->json) {
+            printf("{\"line\": %lld", (long long)line);
+            if (a->o.metrics & PT_METRIC_BLEU) {
+                pt_bleu_score b;
+                pt_bleu_compute(&bs, 1, &b);
+                printf(", \"bleu\": %.*f, \"bleu_exact\": %.17g, \"hyp_len\": %lld, \"ref_len\": %lld",
+                       a->width, b.score, b.score, (long long)b.hyp_len, (long long)b.ref_len);
+            }
+            if (a->o.metrics & PT_METRIC_CHRF) {
+                double c = pt_chrf_compute(&cs);
+                printf(", \"chrf\": %.*f, \"chrf_exact\": %.17g", a->width, c, c);
+            }
+            printf("}\n");
+        } else {
+            print_text(a, &bs, &cs, 1);
+        }
     }
     free(rl);
     free(rn);
@@ -307,9 +340,11 @@ int cmd_bleu(int argc, char **argv) {
         fprintf(stderr, "petit bleu: warning: the files are empty: no sentences, scores are 0\n");
 
     pt_scorer *sc = pt_scorer_init(&a.o);
-    score(sc, &hyp, ref, a.nrefs);
-    if (a.json) print_json(&a, sc);
-    else print_text(&a, sc);
+    score(&a, sc, &hyp, ref);
+    if (!a.sentence_level) { /* else score() printed them line by line */
+        if (a.json) print_json(&a, sc);
+        else print_text(&a, pt_scorer_bleu_stats(sc), pt_scorer_chrf_stats(sc), 0);
+    }
     pt_scorer_free(sc);
     rc = fflush(stdout) ? cli_fail(CMD, "cannot write the output") : 0;
 done:
