@@ -18,7 +18,8 @@
  * no text), so a decoder can feed it translations as they come out; the
  * statistics of one sentence are available too (pt_scorer_sentence), and the
  * scores are pure functions of the statistics (pt_bleu_compute,
- * pt_chrf_compute).
+ * pt_chrf_compute), so statistics gathered by several scorers (one per
+ * thread: a scorer has scratch buffers and is not shared) can be summed.
  *
  * What "exactly" means. The statistics are sacreBLEU's integer counts, and
  * the scores are computed with the same double operations in the same order,
