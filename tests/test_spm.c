@@ -20,7 +20,8 @@
 
 static const char *fixtures[] = {"uni_nfkc",  "bpe_nfkc",      "uni_nfkc_user",
                                  "uni_id_bf", "bpe_id_bf",     "uni_id_ws",
-                                 "bpe_id_suffix", "bpe_id_unused", "uni_id_unused"};
+                                 "bpe_id_suffix", "bpe_id_unused", "uni_id_unused",
+                                 "hm_uni", "hm_bpe"};
 #define N_FIXTURES (int)(sizeof fixtures / sizeof *fixtures)
 
 /* ---- lines of a file ---------------------------------------------------- */
@@ -71,9 +72,16 @@ static int same(const char *a, size_t an, const char *b, size_t bn) {
 
 /* ---- fixtures: ids, pieces, decoding ------------------------------------- */
 
-static void check_fixture(const char *name, const lines_t *in) {
+static void check_fixture(const char *name, const lines_t *all) {
     char p[256];
-    lines_t ids, pieces, dec, pdec;
+    lines_t ids, pieces, dec, pdec, own;
+    const lines_t *in = all;
+    /* a hand-made model comes with its own lines */
+    memset(&own, 0, sizeof own);
+    if (access(path_of(p, sizeof p, name, "txt"), R_OK) == 0) {
+        CHECK(!lines_load(&own, p), "%s", pt_error());
+        in = &own;
+    }
     spm_model *m = spm_load_file(path_of(p, sizeof p, name, "model"));
     CHECK(m != NULL, "%s: %s", name, pt_error());
     if (!m) return;
@@ -136,6 +144,41 @@ static void check_fixture(const char *name, const lines_t *in) {
     lines_free(&pieces);
     lines_free(&dec);
     lines_free(&pdec);
+    lines_free(&own);
+    spm_free(m);
+}
+
+/* random id sequences (byte pieces, control, unknown ids) decoded by spm_decode */
+static void check_random_decode(const char *name) {
+    char p[256];
+    lines_t ids, want;
+    spm_model *m = spm_load_file(path_of(p, sizeof p, name, "model"));
+    CHECK(m && !lines_load(&ids, path_of(p, sizeof p, name, "rids")) &&
+              !lines_load(&want, path_of(p, sizeof p, name, "rdecoded")),
+          "%s: %s", name, pt_error());
+    if (!m) return;
+    CHECK(ids.n == want.n && ids.n > 100, "%s: %d vs %d lines", name, ids.n, want.n);
+    int bad = 0, v[256];
+    for (int i = 0; i < ids.n && i < want.n; i++) {
+        int n = 0;
+        const char *s = ids.s[i], *e = s + ids.len[i];
+        while (s < e && n < 256) {
+            char *end;
+            v[n++] = (int)strtol(s, &end, 10);
+            s = end;
+            while (s < e && *s == ' ') s++;
+        }
+        size_t tl;
+        char *t = spm_decode(m, v, n, &tl);
+        if (!same(t, tl, want.s[i], want.len[i]) && bad++ < 3)
+            CHECK(0, "%s random ids line %d: got '%s' want '%.*s'", name, i + 1, t, (int)want.len[i],
+                  want.s[i]);
+        free(t);
+    }
+    printf("  %-14s %d random id lines: %d decoding mismatches\n", name, ids.n, bad);
+    CHECK(bad == 0, "%s: random decode mismatches", name);
+    lines_free(&ids);
+    lines_free(&want);
     spm_free(m);
 }
 
@@ -680,6 +723,8 @@ int main(void) {
     CHECK(!lines_load(&in, FIX "lines.txt"), "%s", pt_error());
     if (in.n == 0) return test_done("test_spm");
     for (int f = 0; f < N_FIXTURES; f++) check_fixture(fixtures[f], &in);
+    check_random_decode("uni_id_bf");
+    check_random_decode("uni_nfkc_user");
     test_accessors();
     test_handmade();
     test_damaged(&in);

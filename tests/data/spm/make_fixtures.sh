@@ -4,8 +4,11 @@
 # corpus, the test lines, and what sentencepiece's own spm_encode/spm_decode
 # (0.1.97) make of them. Needs sentencepiece (spm_train etc.) and python3;
 # the tests themselves need neither. Run from the repository root:
-#   bash tests/data/spm/make_fixtures.sh
+#   bash tests/data/spm/make_fixtures.sh [--outputs-only]
+# --outputs-only keeps the committed models and redoes lines and outputs.
 set -euo pipefail
+outputs_only=0
+[ "${1:-}" = --outputs-only ] && outputs_only=1
 cd "$(dirname "$0")"
 DATA=${PETIT_DATA:-../../../../shared/data/en-fr}
 TRAIN=$(ls "$DATA"/train/*.en "$DATA"/train/*.fr | tr '\n' ',' | sed 's/,$//')
@@ -54,9 +57,14 @@ done
     printf '%s\n' "$(printf 'a%.0s' $(seq 1 600))"
     printf '%s\n' "$(printf 'word %.0s' $(seq 1 400))"
     printf '%s\n' "$(printf 'Ǆ%.0s' $(seq 1 100))"
+    # equal-score BPE merges side by side: the leftmost pair goes first
+    printf 'lll llll lllll ooooo ppppp sssss eeeee ttttt nnnnn rrrrr mmmmm ffff\n'
+    printf 'Hmmm... Ssssh! Zzzz. Aaaaah, nooooon, ouiiii, bbbbb cccccc\n'
 } >>lines.txt
+[ $outputs_only = 1 ] && [ -s uni_nfkc.model ] && skip_models=1 || skip_models=0
 
 # ---- models ----------------------------------------------------------------
+if [ $skip_models = 0 ]; then
 train() { # name options...
     local name=$1
     shift
@@ -121,12 +129,78 @@ for src, dst in (("bpe_id_bf", "bpe_id_unused"), ("uni_id_bf", "uni_id_unused"))
         out += raw
     open(dst + ".model", "wb").write(out)
 PY
+fi
+
+# ---- hand-made models for cases training does not reach -------------------
+# hm_uni: a path that wins only in double precision (sentencepiece sums
+# scores in double, keeps them in float), an exact tie (the first path
+# found stays), a user-defined piece against its characters, unknowns, and
+# an unknown character that loses to a piece only by the unk penalty (10).
+# hm_bpe: UNUSED pieces in a chain of merges.
+python3 - <<'PY'
+import struct
+def enc(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7f; v >>= 7
+        if v: out.append(c | 0x80)
+        else: out.append(c); return bytes(out)
+def field(f, payload): return enc(f << 3 | 2) + enc(len(payload)) + payload
+def vint(f, v): return enc(f << 3) + enc(v)
+def piece(text, score, typ):
+    return field(1, field(1, text.encode()) + enc(2 << 3 | 5) + struct.pack('<f', score) + vint(3, typ))
+def model(name, pieces, model_type):
+    b = b''.join(piece(*p) for p in pieces)
+    b += field(2, vint(3, model_type) + vint(4, len(pieces)))
+    b += field(3, field(1, b'identity'))
+    open(name + '.model', 'wb').write(b)
+N, UNK, CTRL, USER, UNUSED = 1, 2, 3, 4, 5
+model('hm_uni', [('<unk>', 0, UNK), ('<s>', 0, CTRL), ('</s>', 0, CTRL),
+    ('\u2581', -1.0, N), ('a', -0.5, N), ('b', -0.49999997, N), ('ab', -1.0, N),
+    ('c', -0.05, N), ('d', -0.06, N), ('cd', 0, USER),
+    ('x', -3.0, N), ('y', -3.0, N), ('xy', -6.0, N), ('\u2581x', -3.0, N),
+    ('e', 5.0, N), ('qe', -30.0, N)], 1)
+model('hm_bpe', [('<unk>', 0, UNK), ('<s>', 0, CTRL), ('</s>', 0, CTRL),
+    ('\u2581', -1, N), ('a', -2, N), ('b', -3, N), ('c', -4, N),
+    ('ab', -0.5, UNUSED), ('abc', -0.7, N), ('bc', -0.6, UNUSED), ('\u2581ab', -0.8, N),
+    ('ca', -5, N), ('aa', -6, UNUSED), ('aaa', -7, N)], 2)
+PY
+printf '%s\n' ab cd xy 'ab cd xy' abab cdcd 'xyxy x y' 'q' 'qq q' 'ab?cd' 'cdab' '  cd  ' \
+    qe 'eqe qeq' >hm_uni.txt
+printf '%s\n' ab abc 'abc abc' bc cab aaa aaaa 'aab abcab' 'd' 'cabd' >hm_bpe.txt
+
+# random id sequences (byte pieces, control and unknown ids among them) for
+# decoding; not <0x0A>, which would end the line
+for m in uni_id_bf uni_nfkc_user; do
+    spm_export_vocab --model=$m.model | awk '$1 == "<0x0A>" { print NR - 1 }' >$m.nl
+done
+python3 - <<'PY'
+import random
+r = random.Random(7)
+for name, n in (('uni_id_bf', 500), ('uni_nfkc_user', 800)):
+    nl = int(open(name + '.nl').read())
+    with open(name + '.rids', 'w') as f:
+        for _ in range(150):
+            ids = []
+            for _ in range(r.randrange(0, 24)):
+                k = r.random()
+                if k < 0.45: ids.append(r.randrange(4, 260))           # byte pieces
+                elif k < 0.55: ids.append(r.randrange(0, 4))           # unk and control
+                else: ids.append(r.randrange(260, n))
+            f.write(' '.join(str(i) for i in ids if i != nl) + '\n')
+PY
+rm -f uni_id_bf.nl uni_nfkc_user.nl
+for m in uni_id_bf uni_nfkc_user; do
+    spm_decode --model=$m.model --input_format=id <$m.rids >$m.rdecoded
+done
 
 # ---- what sentencepiece makes of the lines -------------------------------
 for m in *.model; do
     name=${m%.model}
-    spm_encode --model="$m" --output_format=id <lines.txt >"$name.ids"
-    spm_encode --model="$m" <lines.txt >"$name.pieces"
+    in=lines.txt
+    [ -e "$name.txt" ] && in=$name.txt # a hand-made model's own lines
+    spm_encode --model="$m" --output_format=id <$in >"$name.ids"
+    spm_encode --model="$m" <$in >"$name.pieces"
     spm_decode --model="$m" --input_format=id <"$name.ids" >"$name.decoded"
     spm_decode --model="$m" <"$name.pieces" >"$name.pdecoded"
 done
