@@ -273,6 +273,38 @@ static int is_normal_kind(int type) {
     return type == SPM_NORMAL || type == SPM_USER_DEFINED || type == SPM_UNUSED;
 }
 
+/* every normal piece that is the concatenation of two normal pieces */
+static void build_merges(spm_model *m) {
+    if (m->n >= (1 << 21)) return; /* too many for the packed table: strings only */
+    size_t cap = 1024, count = 0;
+    uint64_t *all = pt_malloc(sizeof(uint64_t) * cap);
+    for (int i = 0; i < m->n; i++) {
+        if (!is_normal_kind(m->type[i])) continue;
+        const char *p = spm_piece(m, i);
+        for (uint32_t k = 1; k < m->piece_len[i]; k++) {
+            int l, r, rid;
+            spm_lookup(m, p, k, &l, &rid);
+            if (l < 0) continue;
+            spm_lookup(m, p + k, m->piece_len[i] - k, &r, &rid);
+            if (r < 0) continue;
+            if (count == cap) all = pt_realloc(all, sizeof(uint64_t) * (cap *= 2));
+            all[count++] = (uint64_t)l << 42 | (uint64_t)r << 21 | (uint64_t)i;
+        }
+    }
+    int bits = 4;
+    while (((size_t)1 << bits) < 2 * count + 16) bits++;
+    m->merge_mask = (1u << bits) - 1;
+    m->merge_shift = 64 - bits;
+    m->merges = pt_malloc(sizeof(uint64_t) << bits);
+    for (uint32_t j = 0; j <= m->merge_mask; j++) m->merges[j] = UINT64_MAX;
+    for (size_t j = 0; j < count; j++) {
+        uint32_t i = spm_merge_slot(m, all[j] >> 21);
+        while (m->merges[i] != UINT64_MAX) i = (i + 1) & m->merge_mask;
+        m->merges[i] = all[j];
+    }
+    free(all);
+}
+
 /* sentencepiece's InitializePieces checks, plus the tables */
 static int build_lookups(spm_model *m) {
     if (m->n <= 0) return pt_set_error("not a SentencePiece model: it has no pieces");
@@ -295,6 +327,7 @@ static int build_lookups(spm_model *m) {
         int32_t *dst = is_normal_kind(t) ? &sl->normal : &sl->reserved;
         if (*dst >= 0) return pt_set_error("piece %d ('%.40s') is already defined", i, p);
         *dst = i;
+        if (sl->normal >= 0 && sl->reserved >= 0) m->has_shadow = 1;
         sl->hash = h;
         if (t == SPM_NORMAL) {
             if (m->score[i] < m->min_score) m->min_score = m->score[i];
@@ -351,6 +384,12 @@ static int build_lookups(spm_model *m) {
     free(keys);
     free(lens);
     free(vals);
+    for (int c = 0; c < 256; c++) {
+        char ch = (char)c;
+        int rid;
+        spm_lookup(m, &ch, 1, &m->byte_normal[c], &rid);
+    }
+    if (!rc && m->model_type == SPM_BPE) build_merges(m);
     return rc;
 }
 
@@ -500,6 +539,7 @@ void spm_free(spm_model *m) {
     free(m->norm_name);
     spm_charsmap_free(&m->charsmap);
     free(m->slots);
+    free(m->merges);
     da_free(&m->trie);
     da_free(&m->user);
     joint_clear(m);

@@ -40,11 +40,26 @@ typedef struct {
     uint8_t freeze;
 } bpe_sym;
 
+/* A queued merge. key orders the queue: the score's bits made to sort as
+ * integers, then the left position reversed, so the largest key is the
+ * highest score and, among equal scores, the leftmost pair. */
 typedef struct {
-    float score;
-    int32_t left, right;
+    uint64_t key;
+    int32_t right;
+    int32_t id; /* the merged piece */
     uint32_t size;
 } bpe_pair;
+
+static inline uint64_t pair_key(float score, int32_t left) {
+    uint32_t u;
+    if (score == 0) score = 0; /* -0 and +0 compare equal */
+    memcpy(&u, &score, 4);
+    u = u & 0x80000000u ? ~u : u | 0x80000000u;
+    return (uint64_t)u << 32 | (uint32_t)(0x7fffffff - left);
+}
+static inline int32_t pair_left(const bpe_pair *p) {
+    return 0x7fffffff - (int32_t)(uint32_t)p->key;
+}
 
 typedef struct {
     uint32_t off, len, left_len; /* merged span; the left part is [off, off+left_len) */
@@ -163,9 +178,7 @@ static size_t unigram_segment(const spm_model *m, scratch *s, const char *norm, 
 
 /* ---- BPE ------------------------------------------------------------------ */
 
-static inline int pair_before(const bpe_pair *a, const bpe_pair *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
+static inline int pair_before(const bpe_pair *a, const bpe_pair *b) { return a->key > b->key; }
 
 static void heap_push(scratch *s, size_t *n, bpe_pair p) {
     GROW(s->heap, s->heap_cap, *n + 1);
@@ -196,16 +209,24 @@ static bpe_pair heap_pop(scratch *s, size_t *n) {
     return top;
 }
 
+/* sentencepiece's MaybeAddNewSymbolPair: if the two symbols concatenated
+ * are a piece, queue the merge. Symbols that are pieces go through the
+ * merge table; others (unknown characters) through the string lookup. */
 static void maybe_add_pair(const spm_model *m, scratch *s, size_t *nheap, const char *norm,
                            int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const bpe_sym *l = &s->sym[left], *r = &s->sym[right];
     if (l->freeze || r->freeze) return;
     uint32_t size = l->len + r->len;
-    int nid, rid;
-    spm_lookup(m, norm + l->off, size, &nid, &rid);
+    int nid;
+    if (l->id >= 0 && r->id >= 0 && m->merges) {
+        nid = spm_merge(m, l->id, r->id);
+    } else {
+        int rid;
+        spm_lookup(m, norm + l->off, size, &nid, &rid);
+    }
     if (nid < 0) return;
-    heap_push(s, nheap, (bpe_pair){m->score[nid], left, right, size});
+    heap_push(s, nheap, (bpe_pair){pair_key(m->score[nid], left), right, nid, size});
     if (m->type[nid] == SPM_UNUSED) {
         GROW(s->rev, s->rev_cap, s->n_rev + 1);
         s->rev[s->n_rev++] = (rev_merge){l->off, size, l->len};
@@ -244,7 +265,14 @@ static size_t bpe_segment(const spm_model *m, scratch *s, const char *norm, size
             l = (size_t)spm_one_char_len((uint8_t)norm[pos]);
             if (l > size - pos) l = size - pos;
         }
-        sym[n] = (bpe_sym){n - 1, pos + l < size ? n + 1 : -1, (uint32_t)pos, (uint32_t)l, -1,
+        int32_t id;
+        if (l == 1) {
+            id = m->byte_normal[(uint8_t)norm[pos]];
+        } else {
+            int rid;
+            spm_lookup(m, norm + pos, l, &id, &rid);
+        }
+        sym[n] = (bpe_sym){n - 1, pos + l < size ? n + 1 : -1, (uint32_t)pos, (uint32_t)l, id,
                            (uint8_t)freeze};
         n++;
         pos += l;
@@ -253,18 +281,26 @@ static size_t bpe_segment(const spm_model *m, scratch *s, const char *norm, size
     for (int32_t i = 1; i < n; i++) maybe_add_pair(m, s, &nheap, norm, i - 1, i);
     while (nheap > 0) {
         bpe_pair top = heap_pop(s, &nheap);
-        bpe_sym *l = &s->sym[top.left], *r = &s->sym[top.right];
+        int32_t left = pair_left(&top);
+        bpe_sym *l = &s->sym[left], *r = &s->sym[top.right];
         if (l->len == 0 || r->len == 0 || l->len + r->len != top.size) continue;
         l->len += r->len;
+        l->id = top.id;
         l->next = r->next;
-        if (r->next >= 0) s->sym[r->next].prev = top.left;
+        if (r->next >= 0) s->sym[r->next].prev = left;
         r->len = 0;
-        maybe_add_pair(m, s, &nheap, norm, l->prev, top.left);
-        maybe_add_pair(m, s, &nheap, norm, top.left, l->next);
+        maybe_add_pair(m, s, &nheap, norm, l->prev, left);
+        maybe_add_pair(m, s, &nheap, norm, left, l->next);
     }
     size_t k = 0;
-    for (int32_t i = n ? 0 : -1; i != -1; i = s->sym[i].next)
-        bpe_emit(m, s, &k, norm, s->sym[i].off, s->sym[i].len, 0);
+    const int slow = m->has_unused || m->has_shadow;
+    for (int32_t i = n ? 0 : -1; i != -1; i = s->sym[i].next) {
+        const bpe_sym *y = &s->sym[i];
+        if (y->id >= 0 && !slow) /* a piece: its id is sentencepiece's PieceToId */
+            s->segs[k++] = (seg){y->id, y->off, y->len};
+        else
+            bpe_emit(m, s, &k, norm, y->off, y->len, 0);
+    }
     return k;
 }
 

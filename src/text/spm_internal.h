@@ -64,6 +64,16 @@ struct spm_model {
     da_trie trie;        /* NORMAL, USER_DEFINED, UNUSED pieces -> id (unigram) */
     da_trie user;        /* USER_DEFINED pieces -> length (prefix matcher); n == 0: none */
     int has_user, has_unused;
+    int has_shadow;      /* some string is both a normal and a reserved piece */
+    int32_t byte_normal[256]; /* normal id of the one-byte string, or -1 */
+
+    /* BPE merges by id: (left id, right id) -> id of their concatenation, for
+     * every normal piece that splits into two normal pieces. One 64-bit
+     * entry each, left << 42 | right << 21 | merged (so ids < 2^21),
+     * open addressing, UINT64_MAX empty; NULL if the vocabulary is larger. */
+    uint64_t *merges;
+    uint32_t merge_mask;
+    int merge_shift;
     float min_score, max_score;
     int unk;             /* the UNKNOWN piece */
     int byte_piece[256]; /* id of <0xNN>, or -1 */
@@ -105,6 +115,19 @@ size_t spm_normalize(const spm_model *m, const char *text, size_t len, char **ou
 /* sentencepiece's PrefixMatcher over user-defined symbols: length of the
  * longest symbol at s (0 if none) */
 int spm_user_match(const spm_model *m, const char *s, size_t len);
+
+static inline uint32_t spm_merge_slot(const spm_model *m, uint64_t lr) {
+    return (uint32_t)((lr * 0x9e3779b97f4a7c15ULL) >> m->merge_shift);
+}
+/* the merge of pieces l and r, or -1 */
+static inline int32_t spm_merge(const spm_model *m, int32_t l, int32_t r) {
+    uint64_t lr = (uint64_t)l << 21 | (uint64_t)r;
+    for (uint32_t i = spm_merge_slot(m, lr);; i = (i + 1) & m->merge_mask) {
+        uint64_t e = m->merges[i];
+        if (e >> 21 == lr) return (int32_t)(e & 0x1fffff);
+        if (e == UINT64_MAX) return -1;
+    }
+}
 
 /* UTF-8 length by the lead byte only, as sentencepiece's OneCharLen */
 static inline int spm_one_char_len(unsigned char c) {

@@ -20,7 +20,9 @@ typedef struct {
     const int32_t *vals;
     da_node *nodes;
     int32_t cap;
-    int32_t first_free; /* every slot below it is used */
+    /* the free slots (check == -1), in increasing order, as a linked list */
+    int32_t *fnext, *fprev;
+    int32_t fhead, ftail;
     int32_t max_base;
 } da_builder;
 
@@ -43,8 +45,26 @@ static void ensure(da_builder *b, int32_t n) {
     int32_t cap = b->cap ? b->cap : 1024;
     while (cap < n) cap = cap < (1 << 29) ? cap * 2 : cap + (1 << 28);
     b->nodes = pt_realloc(b->nodes, sizeof(da_node) * (size_t)cap);
-    for (int32_t i = b->cap; i < cap; i++) b->nodes[i] = (da_node){0, -1, -1};
+    b->fnext = pt_realloc(b->fnext, sizeof(int32_t) * (size_t)cap);
+    b->fprev = pt_realloc(b->fprev, sizeof(int32_t) * (size_t)cap);
+    for (int32_t i = b->cap; i < cap; i++) {
+        b->nodes[i] = (da_node){0, -1, -1};
+        b->fprev[i] = b->ftail;
+        b->fnext[i] = -1;
+        if (b->ftail >= 0) b->fnext[b->ftail] = i;
+        else b->fhead = i;
+        b->ftail = i;
+    }
     b->cap = cap;
+}
+
+static void take(da_builder *b, int32_t i, int32_t parent) {
+    b->nodes[i].check = parent;
+    int32_t p = b->fprev[i], n = b->fnext[i];
+    if (p >= 0) b->fnext[p] = n;
+    else b->fhead = n;
+    if (n >= 0) b->fprev[n] = p;
+    else b->ftail = p;
 }
 
 static uint8_t key_byte(const da_builder *b, int k, uint32_t depth) {
@@ -69,23 +89,24 @@ static void build_node(da_builder *b, const int *order, int lo, int hi, uint32_t
         }
     }
     starts[nl] = hi;
-    /* first base whose slots are all free */
-    int32_t base = b->first_free - labels[0];
-    if (base < 1) base = 1;
-    for (;; base++) {
+    /* the first free slot e where base = e - labels[0] fits all the labels */
+    int32_t base = 0;
+    for (int32_t e = b->fhead;; e = b->fnext[e]) {
+        if (e < 0) { /* no room: grow, the new slots join the free list */
+            int32_t last = b->cap;
+            ensure(b, b->cap + 1);
+            e = last;
+        }
+        base = e - labels[0];
+        if (base < 1) continue;
         ensure(b, base + 256);
-        if (b->nodes[base + labels[0]].check != -1) continue;
         int ok = 1;
         for (int k = 1; k < nl && ok; k++) ok = b->nodes[base + labels[k]].check == -1;
         if (ok) break;
     }
     b->nodes[node].base = base;
     if (base > b->max_base) b->max_base = base;
-    for (int k = 0; k < nl; k++) b->nodes[base + labels[k]].check = node;
-    while (b->nodes[b->first_free].check != -1) {
-        b->first_free++;
-        ensure(b, b->first_free + 256);
-    }
+    for (int k = 0; k < nl; k++) take(b, base + labels[k], node);
     for (int k = 0; k < nl; k++)
         build_node(b, order, starts[k], starts[k + 1], depth + 1, base + labels[k]);
 }
@@ -98,16 +119,21 @@ int da_build(da_trie *t, const char *const *keys, const uint32_t *lens, const in
     qsort(sk, (size_t)n, sizeof(sort_key), cmp_keys);
     for (int i = 0; i < n; i++) order[i] = sk[i].index;
     free(sk);
-    da_builder b = {keys, lens, vals, NULL, 0, 1, 0};
+    da_builder b = {keys, lens, vals, NULL, 0, NULL, NULL, -1, -1, 0};
     ensure(&b, 1024);
-    b.nodes[0].check = -2; /* the root is nobody's child */
+    take(&b, 0, -2); /* the root is nobody's child */
     build_node(&b, order, 0, n, 0, 0);
     free(order);
-    int32_t used = b.first_free;
-    for (int32_t i = b.first_free; i < b.cap; i++)
-        if (b.nodes[i].check != -1) used = i + 1;
+    int32_t used = 1;
+    for (int32_t i = b.cap; i-- > 0;)
+        if (b.nodes[i].check != -1) {
+            used = i + 1;
+            break;
+        }
     int32_t size = (used > b.max_base ? used : b.max_base) + 257;
     ensure(&b, size);
+    free(b.fnext);
+    free(b.fprev);
     t->nodes = pt_realloc(b.nodes, sizeof(da_node) * (size_t)size);
     t->n = size;
     return 0;
