@@ -371,6 +371,32 @@ static void test_handmade(void) {
         spm_free(m);
     }
 
+    /* a very long piece (a deep trie) and a very long line */
+    {
+        size_t L = 100000;
+        char *longp = pt_malloc(L + 1);
+        memset(longp, 'x', L);
+        longp[L] = 0;
+        add_piece(&b, "<unk>", 0, SPM_UNKNOWN);
+        add_piece(&b, SP, -1, SPM_NORMAL);
+        add_piece(&b, "x", -2, SPM_NORMAL);
+        add_piece(&b, longp, 0, SPM_USER_DEFINED);
+        add_identity(&b);
+        m = load_pb(&b);
+        CHECK(m != NULL, "long piece: %s", pt_error());
+        if (m) {
+            int *v = NULL;
+            size_t cap = 0;
+            int n = spm_encode(m, longp, L, &v, &cap);
+            CHECK(n == 2 && v[0] == 1 && v[1] == 3, "long piece encodes whole: n=%d", n);
+            n = spm_encode(m, longp, L - 1, &v, &cap);
+            CHECK(n == (int)L, "one short: %d pieces", n);
+            free(v);
+            spm_free(m);
+        }
+        free(longp);
+    }
+
     /* models sentencepiece refuses */
     add_piece(&b, "<unk>", 0, SPM_UNKNOWN);
     add_piece(&b, "a", 0, SPM_NORMAL);

@@ -71,44 +71,67 @@ static uint8_t key_byte(const da_builder *b, int k, uint32_t depth) {
     return (uint8_t)b->keys[k][depth];
 }
 
-/* order[lo, hi) are sorted keys sharing their first `depth` bytes; node is theirs */
-static void build_node(da_builder *b, const int *order, int lo, int hi, uint32_t depth, int32_t node) {
-    /* a key that ends here (duplicates: the first one wins) */
-    while (lo < hi && b->lens[order[lo]] == depth) {
-        if (b->nodes[node].value < 0) b->nodes[node].value = b->vals[order[lo]];
-        lo++;
-    }
-    if (lo >= hi) return;
+/* a node still to place: order[lo, hi) are the sorted keys sharing their
+ * first `depth` bytes, node is theirs */
+typedef struct {
+    int lo, hi;
+    uint32_t depth;
+    int32_t node;
+} da_work;
+
+/* depth-first with an explicit stack: keys may be long (a hostile model's
+ * piece can have thousands of bytes) and recursion would overflow */
+static void build_all(da_builder *b, const int *order, int n) {
+    size_t cap = 64, top = 0;
+    da_work *stack = pt_malloc(sizeof(da_work) * cap);
+    stack[top++] = (da_work){0, n, 0, 0};
     uint8_t labels[256];
-    int starts[257], nl = 0;
-    for (int i = lo; i < hi; i++) {
-        uint8_t c = key_byte(b, order[i], depth);
-        if (nl == 0 || labels[nl - 1] != c) {
-            labels[nl] = c;
-            starts[nl++] = i;
+    int starts[257];
+    while (top > 0) {
+        da_work w = stack[--top];
+        int lo = w.lo, hi = w.hi;
+        int32_t node = w.node;
+        /* a key that ends here (duplicates: the first one wins) */
+        while (lo < hi && b->lens[order[lo]] == w.depth) {
+            if (b->nodes[node].value < 0) b->nodes[node].value = b->vals[order[lo]];
+            lo++;
         }
-    }
-    starts[nl] = hi;
-    /* the first free slot e where base = e - labels[0] fits all the labels */
-    int32_t base = 0;
-    for (int32_t e = b->fhead;; e = b->fnext[e]) {
-        if (e < 0) { /* no room: grow, the new slots join the free list */
-            int32_t last = b->cap;
-            ensure(b, b->cap + 1);
-            e = last;
+        if (lo >= hi) continue;
+        int nl = 0;
+        for (int i = lo; i < hi; i++) {
+            uint8_t c = key_byte(b, order[i], w.depth);
+            if (nl == 0 || labels[nl - 1] != c) {
+                labels[nl] = c;
+                starts[nl++] = i;
+            }
         }
-        base = e - labels[0];
-        if (base < 1) continue;
-        ensure(b, base + 256);
-        int ok = 1;
-        for (int k = 1; k < nl && ok; k++) ok = b->nodes[base + labels[k]].check == -1;
-        if (ok) break;
+        starts[nl] = hi;
+        /* the first free slot e where base = e - labels[0] fits all the labels */
+        int32_t base = 0;
+        for (int32_t e = b->fhead;; e = b->fnext[e]) {
+            if (e < 0) { /* no room: grow, the new slots join the free list */
+                int32_t last = b->cap;
+                ensure(b, b->cap + 1);
+                e = last;
+            }
+            base = e - labels[0];
+            if (base < 1) continue;
+            ensure(b, base + 256);
+            int ok = 1;
+            for (int k = 1; k < nl && ok; k++) ok = b->nodes[base + labels[k]].check == -1;
+            if (ok) break;
+        }
+        b->nodes[node].base = base;
+        if (base > b->max_base) b->max_base = base;
+        for (int k = 0; k < nl; k++) take(b, base + labels[k], node);
+        if (top + (size_t)nl > cap) {
+            while (top + (size_t)nl > cap) cap *= 2;
+            stack = pt_realloc(stack, sizeof(da_work) * cap);
+        }
+        for (int k = nl; k-- > 0;)
+            stack[top++] = (da_work){starts[k], starts[k + 1], w.depth + 1, base + labels[k]};
     }
-    b->nodes[node].base = base;
-    if (base > b->max_base) b->max_base = base;
-    for (int k = 0; k < nl; k++) take(b, base + labels[k], node);
-    for (int k = 0; k < nl; k++)
-        build_node(b, order, starts[k], starts[k + 1], depth + 1, base + labels[k]);
+    free(stack);
 }
 
 int da_build(da_trie *t, const char *const *keys, const uint32_t *lens, const int32_t *vals, int n) {
@@ -122,7 +145,7 @@ int da_build(da_trie *t, const char *const *keys, const uint32_t *lens, const in
     da_builder b = {keys, lens, vals, NULL, 0, NULL, NULL, -1, -1, 0};
     ensure(&b, 1024);
     take(&b, 0, -2); /* the root is nobody's child */
-    build_node(&b, order, 0, n, 0, 0);
+    build_all(&b, order, n);
     free(order);
     int32_t used = 1;
     for (int32_t i = b.cap; i-- > 0;)
