@@ -90,13 +90,26 @@ int spm_user_match(const spm_model *m, const char *s, size_t len) {
     return best;
 }
 
+/* plain[c]: 1 if byte c is an ASCII character that no rule and no
+ * user-defined symbol starts with (it stands for itself); 2 if the only
+ * rules starting with c go on with a non-ASCII byte (NFKC's letter +
+ * combining mark), so c stands for itself when an ASCII byte or the end of
+ * the text follows; 0 otherwise. */
 void spm_norm_prepare(spm_model *m) {
+    const darts_map *cm = &m->charsmap;
     for (int c = 0; c < 256; c++) {
         int plain = c < 0x80;
-        if (plain && m->charsmap.n_units) {
-            /* does any rule start with byte c? one step from the root says */
-            uint32_t id = du_offset(m->charsmap.units[0]) ^ (uint32_t)c;
-            if (id < m->charsmap.n_units && du_label(m->charsmap.units[id]) == (uint32_t)c) plain = 0;
+        if (plain && cm->n_units) {
+            uint32_t id = du_offset(cm->units[0]) ^ (uint32_t)c;
+            if (id < cm->n_units && du_label(cm->units[id]) == (uint32_t)c) {
+                uint32_t unit = cm->units[id];
+                plain = du_has_leaf(unit) ? 0 : 2;
+                uint32_t base = id ^ du_offset(unit);
+                for (uint32_t d = 0; d < 0x80 && plain; d++) {
+                    uint32_t id2 = base ^ d;
+                    if (id2 < cm->n_units && du_label(cm->units[id2]) == d) plain = 0;
+                }
+            }
         }
         if (plain && m->has_user) {
             int32_t next = m->user.nodes[0].base + c;
@@ -151,7 +164,7 @@ size_t spm_normalize(const spm_model *m, const char *text, size_t len, char **ou
     char *buf = *out;
     if (m->remove_extra_ws) { /* skip leading spaces */
         while (pos < len) {
-            if (m->plain[(uint8_t)text[pos]]) {
+            if (m->plain[(uint8_t)text[pos]] == 1) {
                 if (text[pos] != ' ') break;
                 pos++;
                 continue;
@@ -171,7 +184,9 @@ size_t spm_normalize(const spm_model *m, const char *text, size_t len, char **ou
     int is_prev_space = m->remove_extra_ws;
     while (pos < len) {
         unsigned char c = (unsigned char)text[pos];
-        if (m->plain[c]) { /* fast path: an ASCII byte no rule touches */
+        int plain = m->plain[c];
+        if (plain == 2 && pos + 1 < len && (unsigned char)text[pos + 1] >= 0x80) plain = 0;
+        if (plain) { /* fast path: an ASCII byte no rule touches here */
             if (c == ' ') {
                 if (!is_prev_space) {
                     memcpy(buf + o, space, space_len);
