@@ -236,7 +236,7 @@ static void maybe_add_pair(const spm_model *m, scratch *s, size_t *nheap, const 
 static void bpe_emit(const spm_model *m, scratch *s, size_t *k, const char *norm, uint32_t off,
                      uint32_t len, int depth) {
     int id = spm_lookup_id(m, norm + off, len);
-    if (m->type[id] == SPM_UNUSED && depth < 64) {
+    if (m->type[id] == SPM_UNUSED && depth < 256) {
         /* the latest pair that merged into this string */
         for (size_t i = s->n_rev; i-- > 0;) {
             const rev_merge *r = &s->rev[i];
