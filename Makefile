@@ -51,8 +51,14 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test debug asan bench clean info demo model
-all: info petit
+.PHONY: all test debug asan bench clean info demo model FORCE
+# ./petit and ./libpetit.a at the top are copies of the default build only;
+# other builds (BUILD=build-asan, NO_BLAS=1 BUILD=...) stay in their folder.
+ifeq ($(BUILD),build)
+all: info petit libpetit.a
+else
+all: info $(BUILD)/petit $(BUILD)/libpetit.a
+endif
 
 info:
 	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [ISA:$(ISA)]"
@@ -65,17 +71,22 @@ $(BUILD)/petit: $(CLI_OBJ) $(BUILD)/libpetit.a
 
 libpetit.a: $(BUILD)/libpetit.a
 	@cp $< $@
-all: libpetit.a
+
+# rebuild everything when the compiler flags change (NO_BLAS=1 and friends)
+FLAGS_SIG := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDLIBS)
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(FLAGS_SIG)' | cmp -s - $@ || echo '$(FLAGS_SIG)' > $@
 
 $(BUILD)/libpetit.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libpetit.a
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libpetit.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
 

@@ -764,3 +764,29 @@ double pt_train_flops(const pt_config *c, int B, int S, int T) {
     double out = Nt * 2 * D * V;
     return 3.0 * (enc + dec + out);
 }
+
+int pt_greedy_reference(const pt_model *m, pt_acts *a, const int *src, int src_len, int *out,
+                        int max_out) {
+    const pt_config *c = &m->cfg;
+    int T = max_out + 1 < c->max_len ? max_out + 1 : c->max_len;
+    int *tin = pt_malloc((size_t)T * sizeof(int)), *tout = pt_malloc((size_t)T * sizeof(int));
+    int n = 0;
+    tin[0] = c->bos_id;
+    for (int t = 1; t <= T; t++) {
+        for (int j = 0; j < t; j++) tout[j] = c->pad_id; /* no loss wanted */
+        int tl = t;
+        pt_batch bt = {1, src_len, t, src, &src_len, tin, tout, &tl};
+        int ntok;
+        pt_forward(m, a, &bt, 0.0f, 0, &ntok);
+        const float *z = pt_acts_logits(a) + (size_t)(t - 1) * c->vocab;
+        int best = 0;
+        for (int v = 1; v < c->vocab; v++)
+            if (z[v] > z[best]) best = v;
+        if (best == c->eos_id || t == T) break;
+        out[n++] = best;
+        tin[t] = best;
+    }
+    free(tin);
+    free(tout);
+    return n;
+}

@@ -154,6 +154,14 @@ double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoot
 double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
                            uint64_t dropout_key, float scale, float *grads, int *n_tokens);
 
+/* Greedy decoding of one sentence by full recomputation: every step reruns
+ * the whole forward pass on the prefix (O(T^2)). Slow and simple: the oracle
+ * for the incremental decoder and the check of what a trained model emits.
+ * src: src_len ids ending with EOS. Writes at most max_out ids (no BOS, no
+ * EOS) and returns how many. `a` must fit B=1, S=src_len, T=max_out+1. */
+int pt_greedy_reference(const pt_model *m, pt_acts *a, const int *src, int src_len, int *out,
+                        int max_out);
+
 /* Matmul FLOPs of forward+backward for a padded batch (for GFLOP/s figures) */
 double pt_train_flops(const pt_config *c, int B, int S, int T);
 

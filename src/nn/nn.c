@@ -19,6 +19,10 @@
 
 static int g_threads = 1;
 
+/* Below this many elements of work a parallel region costs more than it
+ * saves (and on a busy machine, much more): run serially. */
+#define PAR_MIN 32768
+
 void nn_set_threads(int n) {
 #ifdef _OPENMP
     if (n <= 0) n = omp_get_num_procs();
@@ -27,7 +31,7 @@ void nn_set_threads(int n) {
     n = 1;
 #endif
 #ifdef PETIT_BLAS
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1); /* nn_sgemm does the threading */
 #endif
     g_threads = n;
 }
@@ -48,7 +52,7 @@ const char *nn_backend(void) {
  * updates for axpy-shaped ones, so each loop runs over contiguous memory. */
 void nn_sgemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)M * N * K > PAR_MIN)
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
         if (beta == 0.0f) memset(c, 0, (size_t)N * sizeof(float));
@@ -77,6 +81,11 @@ void nn_sgemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda, 
     }
 }
 
+/* With CBLAS: OpenBLAS runs single-threaded and the threads here split C
+ * into column or row blocks, one sgemm call each. Mixing OpenBLAS's own
+ * thread pool with OpenMP's makes them fight over the cores (badly so on a
+ * busy 2-core machine), and this way every element of C is computed by the
+ * same kernel with the same K order for any thread count. */
 void nn_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B,
               int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
@@ -85,8 +94,29 @@ void nn_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, cons
         nn_sgemm_ref(ta, tb, M, N, 0, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
-                N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    int nt = g_threads;
+    if (nt <= 1 || (double)M * N * K < 4e5) {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                    M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int split_n = N >= M; /* split the larger side */
+    int len = split_n ? N : M;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (int t = 0; t < nt; t++) {
+        int a0 = (int)((long)len * t / nt), a1 = (int)((long)len * (t + 1) / nt);
+        a0 &= ~15, a1 = t == nt - 1 ? len : a1 & ~15; /* blocks on 16-column boundaries */
+        if (a1 <= a0) continue;
+        if (split_n) {
+            const float *Bb = tb ? B + (size_t)a0 * ldb : B + a0;
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        M, a1 - a0, K, 1.0f, A, lda, Bb, ldb, beta, C + a0, ldc);
+        } else {
+            const float *Ab = ta ? A + a0 : A + (size_t)a0 * lda;
+            cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                        a1 - a0, N, K, 1.0f, Ab, lda, B, ldb, beta, C + (size_t)a0 * ldc, ldc);
+        }
+    }
 #else
     nn_sgemm_ref(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 #endif
@@ -97,7 +127,7 @@ void nn_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, cons
 void nn_linear(float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
     nn_sgemm(0, 1, N, out, in, X, in, W, in, 0.0f, Y, out);
     if (b) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * out > PAR_MIN)
         for (int r = 0; r < N; r++) {
             float *y = Y + (size_t)r * out;
             for (int c = 0; c < out; c++) y[c] += b[c];
@@ -107,7 +137,7 @@ void nn_linear(float *Y, const float *X, const float *W, const float *b, int N, 
 
 void nn_colsum_acc(float *db, const float *dY, int N, int C) {
     /* threads split the columns; each column sums its rows in order */
-#pragma omp parallel
+#pragma omp parallel if ((long)N * C > PAR_MIN)
     {
         int nt = 1, t = 0;
 #ifdef _OPENMP
@@ -133,7 +163,7 @@ void nn_linear_backward(float *dX, float beta, float *dW, float *db, const float
 
 void nn_layernorm(float *out, float *mean, float *rstd, const float *x, const float *w,
                   const float *b, int N, int D, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * D > PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * D;
         float *o = out + (size_t)r * D;
@@ -155,7 +185,7 @@ void nn_layernorm(float *out, float *mean, float *rstd, const float *x, const fl
 
 void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, const float *x,
                            const float *mean, const float *rstd, const float *w, int N, int D) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * D > PAR_MIN)
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * D, *g = dout + (size_t)r * D;
         float *d = dx + (size_t)r * D;
@@ -174,7 +204,7 @@ void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
         }
     }
     /* parameter gradients: columns split across threads, rows in order */
-#pragma omp parallel
+#pragma omp parallel if ((long)N * D > PAR_MIN)
     {
         int nt = 1, t = 0;
 #ifdef _OPENMP
@@ -196,7 +226,7 @@ void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
 /* ---- activations ----------------------------------------------------- */
 
 void nn_act(float *out, const float *in, size_t n, int act) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = in[i];
         switch (act) {
@@ -208,7 +238,7 @@ void nn_act(float *out, const float *in, size_t n, int act) {
 }
 
 void nn_act_backward(float *din, const float *dout, const float *in, size_t n, int act) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float x = in[i], g;
         switch (act) {
@@ -231,18 +261,18 @@ void nn_act_backward(float *din, const float *dout, const float *in, size_t n, i
 void nn_dropout(float *x, size_t n, float p, uint64_t key) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         x[i] = pt_hash_uniform(key ^ (uint64_t)i) >= p ? x[i] * scale : 0.0f;
 }
 
 void nn_add(float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) x[i] += y[i];
 }
 
 void nn_add3(float *out, const float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) out[i] = x[i] + y[i];
 }
 
@@ -253,7 +283,7 @@ void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
                   const nn_mask *m) {
     const float scale = 1.0f / sqrtf((float)dh);
     const int D = H * dh;
-#pragma omp parallel for schedule(static) collapse(2)
+#pragma omp parallel for schedule(static) collapse(2) if ((long)B * H * Tq * Tk * dh > PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < Tq; i++) {
@@ -294,7 +324,7 @@ void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const flo
                            const nn_mask *m) {
     const float scale = 1.0f / sqrtf((float)dh);
     const int D = H * dh;
-#pragma omp parallel for schedule(static) collapse(2)
+#pragma omp parallel for schedule(static) collapse(2) if ((long)B * H * Tq * Tk * dh > PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             /* dS = P * (dP - rowsum(P * dP)), dP = dctx v^T */
@@ -367,7 +397,7 @@ static double xent_row(float *g, const float *z, int label, int V, float eps, fl
 double nn_xent_backward(float *logits, const int *labels, int N, int V, float smoothing,
                         int ignore, float scale) {
     double *row = pt_malloc((size_t)(N > 0 ? N : 1) * sizeof(double));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V > PAR_MIN)
     for (int r = 0; r < N; r++) {
         float *z = logits + (size_t)r * V;
         if (labels[r] == ignore) {
