@@ -437,14 +437,19 @@ static inline uint64_t mix(uint64_t h, uint32_t x) {
     return h ^ (h >> 32);
 }
 
+static inline int same(const uint32_t *a, const uint32_t *b, uint32_t n) {
+    for (uint32_t k = 0; k < n; k++)
+        if (a[k] != b[k]) return 0;
+    return 1;
+}
+
 /* the live slot with key (key, n), or the empty slot where it would go */
 static inline slot *probe(table *t, const uint32_t *key, uint32_t n, uint32_t h) {
     size_t i = h & t->mask;
     for (;;) {
         slot *e = &t->slots[i];
         if (e->gen != t->gen) return e;
-        if (e->hash == h && e->n == n && !memcmp(t->home + e->start, key, n * sizeof *key))
-            return e;
+        if (e->hash == h && e->n == n && same(t->home + e->start, key, n)) return e;
         i = (i + 1) & t->mask;
     }
 }
