@@ -19,6 +19,9 @@ int cmd_info(int argc, char **argv);
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* usage error: message plus "try 'petit NAME --help'"; returns 2 */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* where an option came from ("FILE:LINE" of a config file), or NULL; usage
+ * errors name it instead of suggesting --help */
+extern const char *cli_context;
 /* true if argv[i] is -h or --help */
 int cli_is_help(const char *a);
 /* parse a whole-string number; on failure print a usage error and return -1 */

@@ -105,9 +105,11 @@ static int read_config(train_args *a, const char *path, int depth) {
         }
         char flag[136];
         snprintf(flag, sizeof flag, "--%s", key);
-        char *av[3] = {"train", flag, val};
+        char *av[3] = {"train", flag, val}, where[600];
+        snprintf(where, sizeof where, "%s:%d", path, line);
+        cli_context = where;
         rc = parse_args(a, 3, av, depth + 1);
-        if (rc) fprintf(stderr, "  (in %s:%d)\n", path, line);
+        cli_context = NULL;
     }
     free(buf);
     return rc;
@@ -119,9 +121,9 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         long x;
         double d;
 #define STR(name, dst) if (!strcmp(f, name)) { if (!v) return cli_usage("train", "%s needs a value", f); dst = v; i++; continue; }
-#define INT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 2; dst = x; i++; continue; }
-#define MINT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 2; dst = (int)x; a->cfg_given = 1; i++; continue; }
-#define FLT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_float("train", f, v, lo, hi, &d)) return 2; dst = (float)d; i++; continue; }
+#define INT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 1; dst = x; i++; continue; }
+#define MINT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 1; dst = (int)x; a->cfg_given = 1; i++; continue; }
+#define FLT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_float("train", f, v, lo, hi, &d)) return 1; dst = (float)d; i++; continue; }
         if (cli_is_help(f)) {
             fputs(usage_text, stdout);
             exit(0);
@@ -263,19 +265,21 @@ int cmd_train(int argc, char **argv) {
         if (a.cfg_given && (c->d_model != a.cfg.d_model || c->n_heads != a.cfg.n_heads ||
                             c->d_ff != a.cfg.d_ff || c->enc_layers != a.cfg.enc_layers ||
                             c->dec_layers != a.cfg.dec_layers || c->max_len != a.cfg.max_len)) {
+            cli_fail("train", "%s: checkpoint is d_model %d, heads %d, ff %d, layers %d+%d, max_len %d; "
+                     "the options given ask for %d, %d, %d, %d+%d, %d",
+                     a.resume, c->d_model, c->n_heads, c->d_ff, c->enc_layers, c->dec_layers,
+                     c->max_len, a.cfg.d_model, a.cfg.n_heads, a.cfg.d_ff, a.cfg.enc_layers,
+                     a.cfg.dec_layers, a.cfg.max_len);
             pt_trainer_free(&t);
             spm_free(sp);
-            return cli_fail("train", "%s: checkpoint is d_model %d, heads %d, ff %d, layers %d+%d, max_len %d; "
-                            "the options given ask for %d, %d, %d, %d+%d, %d",
-                            a.resume, c->d_model, c->n_heads, c->d_ff, c->enc_layers, c->dec_layers,
-                            c->max_len, a.cfg.d_model, a.cfg.n_heads, a.cfg.d_ff, a.cfg.enc_layers,
-                            a.cfg.dec_layers, a.cfg.max_len);
+            return 1;
         }
         if (c->vocab != spm_vocab_size(sp)) {
+            cli_fail("train", "%s: vocabulary has %d pieces but the checkpoint expects %d",
+                     vocab_from, spm_vocab_size(sp), c->vocab);
             pt_trainer_free(&t);
             spm_free(sp);
-            return cli_fail("train", "%s: vocabulary has %d pieces but the checkpoint expects %d",
-                            vocab_from, spm_vocab_size(sp), c->vocab);
+            return 1;
         }
     } else {
         a.cfg.vocab = spm_vocab_size(sp);

@@ -52,12 +52,16 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     return 1;
 }
 
+const char *cli_context;
+
 int cli_usage(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "petit %s: ", cmd);
+    if (cli_context) fprintf(stderr, "%s: ", cli_context);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n  (try 'petit %s --help')\n", cmd);
+    if (cli_context) fprintf(stderr, "\n");
+    else fprintf(stderr, "\n  (try 'petit %s --help')\n", cmd);
     va_end(ap);
     return 2;
 }
