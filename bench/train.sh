@@ -127,6 +127,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 sg2=$(sgemm after)
 echo "  sgemm (after):  $sg2 GFLOP/s" >&2
+load_end=$(cut -d' ' -f1 /proc/loadavg)
 
 p_tok=$(median "${P_TOK[@]}") p_gf=$(median "${P_GF[@]}") t_tok=$(median "${T_TOK[@]}")
 sg=$(awk -v a="$sg1" -v b="$sg2" 'BEGIN { print (a > b) ? a : b }')
@@ -137,7 +138,7 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 awk -v rounds="$ROUNDS" -v steps="$STEPS" -v warm="$WARM" -v threads="$THREADS" -v bt="$BATCH_TOKENS" \
     -v p="$p_tok" -v t="$t_tok" -v pg="$p_gf" -v sg="$sg" -v sg1="$sg1" -v sg2="$sg2" \
     -v ptoks="${P_TOK[*]}" -v ttoks="${T_TOK[*]}" -v pgfs="${P_GF[*]}" \
-    -v torch="$torch_ver" -v blas="$blas_ver" -v cpu="$cpu" '
+    -v torch="$torch_ver" -v blas="$blas_ver" -v cpu="$cpu" -v l0="$load" -v l1="$load_end" '
 function list(s,   a, n, i, o) { n = split(s, a, " "); o = ""; for (i = 1; i <= n; i++) o = o (i > 1 ? ", " : "") a[i]; return "[" o "]" }
 BEGIN {
     ratio = t > 0 ? p / t : 0; frac = sg > 0 ? pg / sg : 0; tg = ratio > 0 ? pg / ratio : 0
@@ -149,10 +150,11 @@ BEGIN {
     printf "%-34s %12.2fx   (target >= 2x: %s)\n", "petit / PyTorch tokens/s", ratio, (ratio >= 2 ? "met" : "MISSED")
     printf "%-34s %12.1f   (before %s, after %s; the better one)\n", "OpenBLAS sgemm GFLOP/s", sg, sg1, sg2
     printf "%-34s %11.0f%%    (target >= 60%%: %s)\n", "petit GFLOP/s / sgemm GFLOP/s", 100 * frac, (frac >= 0.6 ? "met" : "MISSED")
-    printf "(%d round(s) x %d timed steps after %d warm-up, %d threads, %d-token batches; %s; torch %s; OpenBLAS %s)\n\n",
+    printf "(%d round(s) x %d timed steps after %d warm-up, %d threads, %d-token batches; %s; torch %s; OpenBLAS %s;\n",
         rounds, steps, warm, threads, bt, cpu, torch, blas
+    printf " load average %s at the start, %s at the end)\n\n", l0, l1
     printf "{\"petit_tok_s\": %.1f, \"pytorch_tok_s\": %.1f, \"ratio\": %.3f, \"petit_gflops\": %.2f, \"sgemm_gflops\": %.1f, ", p, t, ratio, pg, sg
     printf "\"sgemm_fraction\": %.3f, \"pytorch_gflops\": %.2f, \"petit_rounds_tok_s\": %s, \"pytorch_rounds_tok_s\": %s, ", frac, tg, list(ptoks), list(ttoks)
     printf "\"petit_rounds_gflops\": %s, \"rounds\": %d, \"steps\": %d, \"warmup_steps\": %d, \"threads\": %d, \"batch_tokens\": %d, ", list(pgfs), rounds, steps, warm, threads, bt
-    printf "\"torch\": \"%s\", \"openblas\": \"%s\"}\n", torch, blas
+    printf "\"torch\": \"%s\", \"openblas\": \"%s\", \"load_avg_start\": %s, \"load_avg_end\": %s}\n", torch, blas, l0, l1
 }'
