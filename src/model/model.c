@@ -358,7 +358,7 @@ typedef struct {
 
 struct pt_acts {
     pt_config cfg;
-    int max_B, max_S, max_T;
+    pt_acts_caps caps;
     layer_acts *enc, *dec;
     float *enc_final, *enc_mean, *enc_rstd; /* (Ns, D), pre-norm final LN */
     float *dec_final, *dec_mean, *dec_rstd; /* (Nt, D) */
@@ -376,12 +376,29 @@ static float *abuf(pt_acts *a, size_t n) {
     return a->bufs[a->n_bufs++] = pt_alloc_aligned(n * sizeof(float));
 }
 
+pt_acts_caps pt_caps_max(pt_acts_caps a, pt_acts_caps b) {
+#define MX(f) a.f = a.f > b.f ? a.f : b.f
+    MX(ns), MX(nt), MX(pss), MX(ptt), MX(pts);
+#undef MX
+    return a;
+}
+
+int pt_caps_fit(pt_acts_caps h, pt_acts_caps n) {
+    return n.ns <= h.ns && n.nt <= h.nt && n.pss <= h.pss && n.ptt <= h.ptt && n.pts <= h.pts;
+}
+
+pt_acts_caps pt_acts_capacity(const pt_acts *a) { return a->caps; }
+
 pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
+    return pt_acts_new_caps(c, pt_caps_of(B, S, T));
+}
+
+pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
     pt_acts *a = pt_calloc(1, sizeof *a);
     a->cfg = *c;
-    a->max_B = B, a->max_S = S, a->max_T = T;
+    a->caps = caps;
     size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, H = (size_t)c->n_heads, V = (size_t)c->vocab;
-    size_t Ns = (size_t)B * S, Nt = (size_t)B * T, N = Ns > Nt ? Ns : Nt;
+    size_t Ns = caps.ns, Nt = caps.nt, N = Ns > Nt ? Ns : Nt;
     a->enc = pt_calloc((size_t)c->enc_layers, sizeof(layer_acts));
     a->dec = pt_calloc((size_t)c->dec_layers, sizeof(layer_acts));
     float *prev = abuf(a, Ns * D);
@@ -395,7 +412,7 @@ pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
             L->rstd[k] = abuf(a, Ns);
         }
         L->qkv = abuf(a, Ns * 3 * D);
-        L->P = abuf(a, (size_t)B * H * S * S);
+        L->P = abuf(a, H * caps.pss);
         L->ctx = abuf(a, Ns * D);
         L->up = abuf(a, Ns * F);
         L->act = abuf(a, Ns * F);
@@ -412,11 +429,11 @@ pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
             L->rstd[k] = abuf(a, Nt);
         }
         L->qkv = abuf(a, Nt * 3 * D);
-        L->P = abuf(a, (size_t)B * H * T * T);
+        L->P = abuf(a, H * caps.ptt);
         L->ctx = abuf(a, Nt * D);
         L->cq = abuf(a, Nt * D);
         L->ckv = abuf(a, Ns * 2 * D);
-        L->cP = abuf(a, (size_t)B * H * T * S);
+        L->cP = abuf(a, H * caps.pts);
         L->cctx = abuf(a, Nt * D);
         L->up = abuf(a, Nt * F);
         L->act = abuf(a, Nt * F);
@@ -436,14 +453,15 @@ pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
             a->pe[t * D + i] = (float)sin(f);
             a->pe[t * D + D / 2 + i] = (float)cos(f);
         }
-    size_t TT = (size_t)(S > T ? S : T);
+    size_t PP = caps.pss > caps.ptt ? caps.pss : caps.ptt;
+    PP = PP > caps.pts ? PP : caps.pts;
     a->g_a = abuf(a, N * D);
     a->g_b = abuf(a, N * D);
     a->g_tmp = abuf(a, N * D);
     a->g_sub = abuf(a, N * D);
     a->g_qkv = abuf(a, N * 3 * D);
     a->g_ctx = abuf(a, N * D);
-    a->g_S = abuf(a, (size_t)B * H * TT * TT);
+    a->g_S = abuf(a, H * PP);
     a->g_up = abuf(a, N * F);
     a->g_mem = abuf(a, Ns * D);
     a->g_ckv = abuf(a, Ns * 2 * D);
@@ -542,11 +560,11 @@ static void ffn(const pt_config *c, layer_acts *L, float *y, const float *x, con
     nn_linear(y, L->act, w_down, b_down, N, F, D);
 }
 
-double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
-                  uint64_t key, int *n_tokens) {
+/* the network up to the logits (a->logits) */
+static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, uint64_t key) {
     const pt_config *c = &m->cfg;
     const pt_params *p = &m->p;
-    PT_ASSERT(bt->B <= a->max_B && bt->S <= a->max_S && bt->T <= a->max_T);
+    PT_ASSERT(pt_caps_fit(a->caps, pt_caps_of(bt->B, bt->S, bt->T)));
     PT_ASSERT(bt->S <= c->max_len && bt->T <= c->max_len);
     int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;
     int Ns = B * S, Nt = B * T;
@@ -599,11 +617,19 @@ double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoot
         h = a->dec_final;
     }
     nn_linear(a->logits, h, p->tok_emb, p->out_b, Nt, D, V);
+}
 
+static int count_tokens(const pt_config *c, const pt_batch *bt) {
     int n = 0;
-    for (int r = 0; r < Nt; r++) n += bt->tgt_out[r] != c->pad_id;
-    if (n_tokens) *n_tokens = n;
-    return nn_xent(a->logits, bt->tgt_out, Nt, V, smoothing, c->pad_id);
+    for (int r = 0; r < bt->B * bt->T; r++) n += bt->tgt_out[r] != c->pad_id;
+    return n;
+}
+
+double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
+                  uint64_t key, int *n_tokens) {
+    forward_logits(m, a, bt, key);
+    if (n_tokens) *n_tokens = count_tokens(&m->cfg, bt);
+    return nn_xent(a->logits, bt->tgt_out, bt->B * bt->T, m->cfg.vocab, smoothing, m->cfg.pad_id);
 }
 
 /* ---- backward pieces ------------------------------------------------- */
@@ -671,7 +697,8 @@ double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, fl
     if (c->dropout <= 0.0f) key = 0;
     nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
 
-    pt_forward(m, a, bt, smoothing, key, n_tokens);
+    forward_logits(m, a, bt, key);
+    if (n_tokens) *n_tokens = count_tokens(c, bt);
     double loss = nn_xent_backward(a->logits, bt->tgt_out, Nt, V, smoothing, c->pad_id, scale);
 
     /* output layer (tied embedding) */

@@ -138,9 +138,26 @@ typedef struct {
     const int *tgt_len; /* (B) */
 } pt_batch;
 
-/* Activations and gradient scratch for batches up to max_B x max_S x max_T. */
+/* Activations and gradient scratch. Sized by capacities in elements, so one
+ * allocation serves batches of many shapes (many short sentences or a few
+ * long ones): a batch fits when each of its products is within capacity. */
+typedef struct {
+    size_t ns, nt;       /* B*S, B*T: source and target rows */
+    size_t pss, ptt, pts; /* B*S*S, B*T*T, B*T*S: attention maps per head */
+} pt_acts_caps;
+static inline pt_acts_caps pt_caps_of(int B, int S, int T) {
+    pt_acts_caps c = {(size_t)B * S, (size_t)B * T, (size_t)B * S * S, (size_t)B * T * T,
+                      (size_t)B * T * S};
+    return c;
+}
+/* elementwise max */
+pt_acts_caps pt_caps_max(pt_acts_caps a, pt_acts_caps b);
+int pt_caps_fit(pt_acts_caps have, pt_acts_caps need);
+
 typedef struct pt_acts pt_acts;
+pt_acts *pt_acts_new_caps(const pt_config *cfg, pt_acts_caps caps);
 pt_acts *pt_acts_new(const pt_config *cfg, int max_B, int max_S, int max_T);
+pt_acts_caps pt_acts_capacity(const pt_acts *a);
 void pt_acts_free(pt_acts *a);
 /* the logits (B*T, V) of the last forward (overwritten by backward) */
 float *pt_acts_logits(pt_acts *a);

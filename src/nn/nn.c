@@ -46,6 +46,31 @@ const char *nn_backend(void) {
 #endif
 }
 
+/* ---- reductions ------------------------------------------------------ */
+
+/* Dot product and sum with 8 independent partial sums, combined in a fixed
+ * order: the compiler vectorizes them without -ffast-math, and the result
+ * does not depend on threads. */
+static inline float dot8(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static inline float sum8(const float *a, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+
 /* ---- GEMM ------------------------------------------------------------ */
 
 /* The reference: one C element at a time for dot-shaped products, row
@@ -60,12 +85,7 @@ void nn_sgemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda, 
             for (int j = 0; j < N; j++) c[j] *= beta;
         if (!ta && tb) { /* C = A B^T: dot products of rows */
             const float *a = A + (size_t)i * lda;
-            for (int j = 0; j < N; j++) {
-                const float *b = B + (size_t)j * ldb;
-                float s = 0.0f;
-                for (int k = 0; k < K; k++) s += a[k] * b[k];
-                c[j] += s;
-            }
+            for (int j = 0; j < N; j++) c[j] += dot8(a, B + (size_t)j * ldb, K);
         } else {
             for (int k = 0; k < K; k++) {
                 float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
@@ -167,17 +187,16 @@ void nn_layernorm(float *out, float *mean, float *rstd, const float *x, const fl
     for (int r = 0; r < N; r++) {
         const float *xr = x + (size_t)r * D;
         float *o = out + (size_t)r * D;
-        float m = 0.0f;
-        for (int i = 0; i < D; i++) m += xr[i];
-        m /= (float)D;
-        float v = 0.0f;
-        for (int i = 0; i < D; i++) {
-            float d = xr[i] - m;
-            v += d * d;
-        }
+        float m = sum8(xr, D) / (float)D;
+        float acc[8] = {0}, v;
+        int i = 0;
+        for (; i + 8 <= D; i += 8)
+            for (int k = 0; k < 8; k++) acc[k] += (xr[i + k] - m) * (xr[i + k] - m);
+        v = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for (; i < D; i++) v += (xr[i] - m) * (xr[i] - m);
         v /= (float)D;
         float s = 1.0f / sqrtf(v + eps);
-        for (int i = 0; i < D; i++) o[i] = (xr[i] - m) * s * w[i] + b[i];
+        for (i = 0; i < D; i++) o[i] = (xr[i] - m) * s * w[i] + b[i];
         mean[r] = m;
         rstd[r] = s;
     }
@@ -226,33 +245,35 @@ void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
 /* ---- activations ----------------------------------------------------- */
 
 void nn_act(float *out, const float *in, size_t n, int act) {
+    if (act == NN_ACT_RELU) {
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i];
-        switch (act) {
-        case NN_ACT_RELU: out[i] = x > 0.0f ? x : 0.0f; break;
-        case NN_ACT_GELU: out[i] = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
-        default: out[i] = x / (1.0f + expf(-x)); break;
-        }
+        for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    } else if (act == NN_ACT_GELU) {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erff(in[i] * 0.70710678118654752f));
+    } else {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) out[i] = in[i] / (1.0f + expf(-in[i]));
     }
 }
 
 void nn_act_backward(float *din, const float *dout, const float *in, size_t n, int act) {
+    if (act == NN_ACT_RELU) {
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i], g;
-        switch (act) {
-        case NN_ACT_RELU: g = x > 0.0f ? 1.0f : 0.0f; break;
-        case NN_ACT_GELU:
-            g = 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
-                x * 0.39894228040143268f * expf(-0.5f * x * x);
-            break;
-        default: {
-            float sg = 1.0f / (1.0f + expf(-x));
-            g = sg * (1.0f + x * (1.0f - sg));
+        for (size_t i = 0; i < n; i++) din[i] = in[i] > 0.0f ? dout[i] : 0.0f;
+    } else if (act == NN_ACT_GELU) {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float x = in[i];
+            din[i] = dout[i] * (0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
+                                x * 0.39894228040143268f * expf(-0.5f * x * x));
         }
+    } else {
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            float sg = 1.0f / (1.0f + expf(-in[i]));
+            din[i] = dout[i] * sg * (1.0f + in[i] * (1.0f - sg));
         }
-        din[i] = dout[i] * g;
     }
 }
 
@@ -261,9 +282,15 @@ void nn_act_backward(float *din, const float *dout, const float *in, size_t n, i
 void nn_dropout(float *x, size_t n, float p, uint64_t key) {
     if (p <= 0.0f) return;
     float scale = 1.0f / (1.0f - p);
+    uint32_t thr = (uint32_t)(p * 65536.0f);
+    /* one 64-bit hash gives the 16-bit uniforms of 4 consecutive elements */
+    size_t groups = (n + 3) / 4;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        x[i] = pt_hash_uniform(key ^ (uint64_t)i) >= p ? x[i] * scale : 0.0f;
+    for (size_t g = 0; g < groups; g++) {
+        uint64_t r = pt_hash_u64(key ^ (uint64_t)g);
+        for (size_t i = 4 * g; i < 4 * g + 4 && i < n; i++, r >>= 16)
+            x[i] = ((uint32_t)r & 0xffffu) >= thr ? x[i] * scale : 0.0f;
+    }
 }
 
 void nn_add(float *x, const float *y, size_t n) {
@@ -292,10 +319,7 @@ void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
                 int end = nn_mask_end(m, b, i, Tk);
                 float mx = -FLT_MAX;
                 for (int j = 0; j < end; j++) {
-                    const float *kj = k + (size_t)(b * Tk + j) * ldkv + h * dh;
-                    float s = 0.0f;
-                    for (int d = 0; d < dh; d++) s += qi[d] * kj[d];
-                    s *= scale;
+                    float s = scale * dot8(qi, k + (size_t)(b * Tk + j) * ldkv + h * dh, dh);
                     p[j] = s;
                     if (s > mx) mx = s;
                 }
@@ -335,9 +359,7 @@ void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const flo
                 int end = nn_mask_end(m, b, i, Tk);
                 float dot = 0.0f;
                 for (int j = 0; j < end; j++) {
-                    const float *vj = v + (size_t)(b * Tk + j) * ldkv + h * dh;
-                    float s = 0.0f;
-                    for (int d = 0; d < dh; d++) s += g[d] * vj[d];
+                    float s = dot8(g, v + (size_t)(b * Tk + j) * ldkv + h * dh, dh);
                     ds[j] = s;
                     dot += s * p[j];
                 }
@@ -351,21 +373,25 @@ void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const flo
                     for (int d = 0; d < dh; d++) dqi[d] += ds[j] * kj[d];
                 }
             }
-            /* dk_j = sum_i dS_ij q_i ; dv_j = sum_i P_ij dctx_i */
+            /* dk_j = sum_i dS_ij q_i ; dv_j = sum_i P_ij dctx_i, rows updated in
+             * order of i (contiguous rows of dh floats) */
             for (int j = 0; j < Tk; j++) {
-                float *dkj = dk + (size_t)(b * Tk + j) * ldkv + h * dh;
-                float *dvj = dv + (size_t)(b * Tk + j) * ldkv + h * dh;
-                memset(dkj, 0, (size_t)dh * sizeof(float));
-                memset(dvj, 0, (size_t)dh * sizeof(float));
-                for (int i = 0; i < Tq; i++) {
-                    size_t at = (((size_t)b * H + h) * Tq + i) * Tk + j;
-                    float s = dS[at], p = P[at];
-                    if (s == 0.0f && p == 0.0f) continue;
-                    const float *qi = q + (size_t)(b * Tq + i) * ldq + h * dh;
-                    const float *g = dctx + (size_t)(b * Tq + i) * D + h * dh;
+                memset(dk + (size_t)(b * Tk + j) * ldkv + h * dh, 0, (size_t)dh * sizeof(float));
+                memset(dv + (size_t)(b * Tk + j) * ldkv + h * dh, 0, (size_t)dh * sizeof(float));
+            }
+            for (int i = 0; i < Tq; i++) {
+                const float *qi = q + (size_t)(b * Tq + i) * ldq + h * dh;
+                const float *g = dctx + (size_t)(b * Tq + i) * D + h * dh;
+                const float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
+                const float *ds = dS + (((size_t)b * H + h) * Tq + i) * Tk;
+                int end = nn_mask_end(m, b, i, Tk);
+                for (int j = 0; j < end; j++) {
+                    float *dkj = dk + (size_t)(b * Tk + j) * ldkv + h * dh;
+                    float *dvj = dv + (size_t)(b * Tk + j) * ldkv + h * dh;
+                    float sj = ds[j], pj = p[j];
                     for (int d = 0; d < dh; d++) {
-                        dkj[d] += s * qi[d];
-                        dvj[d] += p * g[d];
+                        dkj[d] += sj * qi[d];
+                        dvj[d] += pj * g[d];
                     }
                 }
             }
@@ -378,17 +404,17 @@ static double xent_row(float *g, const float *z, int label, int V, float eps, fl
     float mx = -FLT_MAX;
     for (int v = 0; v < V; v++)
         if (z[v] > mx) mx = z[v];
-    double sum = 0.0, zsum = 0.0;
+    float sum = 0.0f, zsum = 0.0f;
     for (int v = 0; v < V; v++) {
-        sum += exp((double)(z[v] - mx));
-        zsum += (double)z[v];
+        sum += expf(z[v] - mx);
+        zsum += z[v];
     }
-    double lse = (double)mx + log(sum);
+    double lse = (double)mx + log((double)sum);
     /* -log p_y = lse - z_y ; sum_v -log p_v = V*lse - sum z */
     double loss = (1.0 - eps) * (lse - z[label]) + (eps / V) * (V * lse - zsum);
     if (g) {
-        float off = eps / (float)V;
-        for (int v = 0; v < V; v++) g[v] = ((float)exp((double)z[v] - lse) - off) * scale;
+        float off = eps / (float)V, mx2 = (float)(lse - (double)mx), fm = mx;
+        for (int v = 0; v < V; v++) g[v] = (expf((z[v] - fm) - mx2) - off) * scale;
         g[label] -= (1.0f - eps) * scale;
     }
     return loss;

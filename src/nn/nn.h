@@ -49,8 +49,9 @@ void nn_act(float *out, const float *in, size_t n, int act);
 /* din = dout * act'(in) (din may alias dout) */
 void nn_act_backward(float *din, const float *dout, const float *in, size_t n, int act);
 
-/* dropout with a stateless mask: element i is kept iff
- * hash(key ^ i) >= p, kept values scaled by 1/(1-p). Its own backward. */
+/* dropout with a stateless mask: element i is kept iff its 16-bit uniform
+ * (bits 16*(i%4) of hash(key ^ i/4)) is >= p*65536, kept values scaled by
+ * 1/(1-p). A function of (key, i) only, so it is its own backward. */
 void nn_dropout(float *x, size_t n, float p, uint64_t key);
 
 /* x[i] += y[i] */

@@ -183,9 +183,7 @@ void pt_epoch_build(pt_epoch *e, const pt_corpus *c, int max_tokens, uint64_t se
             e->start[e->n_batches] = i;
             e->count[e->n_batches] = k;
             e->n_batches++;
-            if (k > e->max_B) e->max_B = k;
-            if (S > e->max_S) e->max_S = S;
-            if (T > e->max_T) e->max_T = T;
+            e->caps = pt_caps_max(e->caps, pt_caps_of(k, S, T));
             i += k;
         }
     }

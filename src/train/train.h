@@ -44,7 +44,7 @@ typedef struct {
     int n_batches;
     int *start, *count; /* batch k = order[start[k] .. start[k]+count[k]) */
     int *order;         /* example indices */
-    int max_B, max_S, max_T; /* largest batch dimensions of this epoch */
+    pt_acts_caps caps;  /* activation capacity the largest batches need */
 } pt_epoch;
 
 void pt_epoch_build(pt_epoch *e, const pt_corpus *c, int max_tokens, uint64_t seed, int epoch,
@@ -99,7 +99,6 @@ typedef struct {
     uint64_t data_fp;  /* corpus fingerprint */
     /* not saved: */
     pt_acts *acts;
-    int acts_B, acts_S, acts_T;
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);

@@ -81,17 +81,17 @@ void pt_trainer_free(pt_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-void pt_trainer_reserve(pt_trainer *t, int B, int S, int T) {
-    if (t->acts && B <= t->acts_B && S <= t->acts_S && T <= t->acts_T) return;
-    pt_acts_free(t->acts);
+static void reserve_caps(pt_trainer *t, pt_acts_caps need) {
     if (t->acts) {
-        B = B > t->acts_B ? B : t->acts_B;
-        S = S > t->acts_S ? S : t->acts_S;
-        T = T > t->acts_T ? T : t->acts_T;
+        pt_acts_caps have = pt_acts_capacity(t->acts);
+        if (pt_caps_fit(have, need)) return;
+        need = pt_caps_max(have, need);
+        pt_acts_free(t->acts);
     }
-    t->acts = pt_acts_new(&t->model.cfg, B, S, T);
-    t->acts_B = B, t->acts_S = S, t->acts_T = T;
+    t->acts = pt_acts_new_caps(&t->model.cfg, need);
 }
+
+void pt_trainer_reserve(pt_trainer *t, int B, int S, int T) { reserve_caps(t, pt_caps_of(B, S, T)); }
 
 /* Sum of squares in a fixed number of fixed chunks, added in order: the same
  * bits for any thread count. */
@@ -140,6 +140,7 @@ static void next_batch(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, int *new
         pt_epoch_build(ep, c, t->opts.batch_tokens, t->opts.seed, t->epoch, 1);
         *new_epoch = 1;
     }
+    reserve_caps(t, ep->caps); /* once per epoch: no reallocation mid-epoch */
 }
 
 int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher *bb,
@@ -187,6 +188,7 @@ double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
     const pt_config *cfg = &t->model.cfg;
     pt_epoch e;
     pt_epoch_build(&e, c, t->opts.batch_tokens, 0, 0, 0);
+    reserve_caps(t, e.caps);
     double loss = 0.0;
     long ntok = 0;
     for (int k = 0; k < e.n_batches; k++) {
