@@ -53,7 +53,7 @@ static int pb_varint(pb_reader *r, uint64_t *v) {
 }
 
 static int pb_key(pb_reader *r, uint32_t *field, int *wt) {
-    uint64_t k;
+    uint64_t k = 0;
     if (pb_varint(r, &k)) return -1;
     *field = (uint32_t)(k >> 3);
     *wt = (int)(k & 7);
@@ -62,7 +62,7 @@ static int pb_key(pb_reader *r, uint32_t *field, int *wt) {
 }
 
 static int pb_len(pb_reader *r, const uint8_t **s, size_t *n) {
-    uint64_t len;
+    uint64_t len = 0;
     if (pb_varint(r, &len)) return -1;
     if (len > (uint64_t)(r->end - r->p)) return pb_bad(r, "length past the end");
     *s = r->p;
@@ -133,7 +133,7 @@ static int parse_piece(const pb_reader *top, const uint8_t *s, size_t n, raw_pie
     while (r.p < r.end) {
         uint32_t f;
         int wt;
-        uint64_t v;
+        uint64_t v = 0;
         uint32_t u = 0;
         if (pb_key(&r, &f, &wt)) return -1;
         if (f == 1) {
@@ -161,7 +161,7 @@ static int parse_trainer(spm_model *m, const pb_reader *top, const uint8_t *s, s
     while (r.p < r.end) {
         uint32_t f;
         int wt;
-        uint64_t v;
+        uint64_t v = 0;
         const uint8_t *str;
         size_t len;
         if (pb_key(&r, &f, &wt)) return -1;
@@ -193,9 +193,9 @@ static int parse_normalizer(spm_model *m, const pb_reader *top, const uint8_t *s
     while (r.p < r.end) {
         uint32_t f;
         int wt;
-        uint64_t v;
-        const uint8_t *str;
-        size_t len;
+        uint64_t v = 0;
+        const uint8_t *str = NULL;
+        size_t len = 0;
         if (pb_key(&r, &f, &wt)) return -1;
         if (f == 1 || f == 2) {
             if (pb_want(&r, wt, WT_LEN) || pb_len(&r, &str, &len)) return -1;
@@ -405,8 +405,8 @@ static int parse_model(spm_model *m) {
     while (r.p < r.end) {
         uint32_t f;
         int wt;
-        const uint8_t *s;
-        size_t n;
+        const uint8_t *s = NULL;
+        size_t n = 0;
         if (pb_key(&r, &f, &wt)) goto done;
         if (f >= 1 && f <= 3) {
             if (pb_want(&r, wt, WT_LEN) || pb_len(&r, &s, &n)) goto done;
