@@ -479,6 +479,7 @@ void pt_acts_free(pt_acts *a) {
 }
 
 float *pt_acts_logits(pt_acts *a) { return a->logits; }
+const float *pt_acts_pe(const pt_acts *a) { return a->pe; }
 
 /* ---- forward pieces -------------------------------------------------- */
 
@@ -560,20 +561,16 @@ static void ffn(const pt_config *c, layer_acts *L, float *y, const float *x, con
     nn_linear(y, L->act, w_down, b_down, N, F, D);
 }
 
-/* the network up to the logits (a->logits) */
-static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, uint64_t key) {
+/* The encoder over a padded batch; returns its output (B*S, D) inside a. */
+static const float *encode(const pt_model *m, pt_acts *a, const int *src, const int *src_len, int B,
+                           int S, uint64_t key) {
     const pt_config *c = &m->cfg;
     const pt_params *p = &m->p;
-    PT_ASSERT(pt_caps_fit(a->caps, pt_caps_of(bt->B, bt->S, bt->T)));
-    PT_ASSERT(bt->S <= c->max_len && bt->T <= c->max_len);
-    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;
-    int Ns = B * S, Nt = B * T;
-    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
-    if (c->dropout <= 0.0f) key = 0;
-    nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
-
+    int D = c->d_model, F = c->d_ff, Ns = B * S;
+    size_t D3 = 3 * (size_t)D;
+    nn_mask src_mask = {NN_MASK_PAD, src_len};
     /* encoder */
-    embed(m, a, a->enc[0].res[0], bt->src, B, S, site_key(key, 0));
+    embed(m, a, a->enc[0].res[0], src, B, S, site_key(key, 0));
     for (int l = 0; l < c->enc_layers; l++) {
         layer_acts *L = &a->enc[l];
         const float *x = sub_in(c, L, 0, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns);
@@ -590,6 +587,30 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
         nn_layernorm(a->enc_final, a->enc_mean, a->enc_rstd, mem, p->e_lnf_w, p->e_lnf_b, Ns, D, c->ln_eps);
         mem = a->enc_final;
     }
+    return mem;
+}
+
+const float *pt_encode(const pt_model *m, pt_acts *a, const int *src, const int *src_len, int B, int S) {
+    pt_acts_caps need = pt_caps_of(B, S, 0);
+    pt_acts_caps have = a->caps;
+    PT_ASSERT(need.ns <= have.ns && need.pss <= have.pss && S <= m->cfg.max_len);
+    return encode(m, a, src, src_len, B, S, 0);
+}
+
+
+/* the network up to the logits (a->logits) */
+static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, uint64_t key) {
+    const pt_config *c = &m->cfg;
+    const pt_params *p = &m->p;
+    PT_ASSERT(pt_caps_fit(a->caps, pt_caps_of(bt->B, bt->S, bt->T)));
+    PT_ASSERT(bt->S <= c->max_len && bt->T <= c->max_len);
+    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;
+    int Ns = B * S, Nt = B * T;
+    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
+    if (c->dropout <= 0.0f) key = 0;
+    nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
+
+    const float *mem = encode(m, a, bt->src, bt->src_len, B, S, key);
 
     /* decoder */
     embed(m, a, a->dec[0].res[0], bt->tgt_in, B, T, site_key(key, 1));

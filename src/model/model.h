@@ -161,6 +161,8 @@ pt_acts_caps pt_acts_capacity(const pt_acts *a);
 void pt_acts_free(pt_acts *a);
 /* the logits (B*T, V) of the last forward (overwritten by backward) */
 float *pt_acts_logits(pt_acts *a);
+/* the sinusoidal position table (P, D) */
+const float *pt_acts_pe(const pt_acts *a);
 
 /* Forward. Returns the summed label-smoothed loss over non-PAD targets and
  * sets *n_tokens. dropout_key: 0 disables dropout (evaluation). */
@@ -170,6 +172,10 @@ double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoot
  * grads (same layout as m->mem). Returns the summed loss. */
 double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
                            uint64_t dropout_key, float scale, float *grads, int *n_tokens);
+
+/* The encoder alone (no dropout): returns its output (B*S, D), owned by a.
+ * a needs capacity ns >= B*S and pss >= B*S*S (pt_caps_of(B, S, 0)). */
+const float *pt_encode(const pt_model *m, pt_acts *a, const int *src, const int *src_len, int B, int S);
 
 /* Greedy decoding of one sentence by full recomputation: every step reruns
  * the whole forward pass on the prefix (O(T^2)). Slow and simple: the oracle

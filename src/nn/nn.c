@@ -71,6 +71,8 @@ static inline float sum8(const float *a, int n) {
     return s;
 }
 
+float nn_dot(const float *a, const float *b, int n) { return dot8(a, b, n); }
+
 /* ---- GEMM ------------------------------------------------------------ */
 
 /* The reference: one C element at a time for dot-shaped products, row

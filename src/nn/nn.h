@@ -54,6 +54,9 @@ void nn_act_backward(float *din, const float *dout, const float *in, size_t n, i
  * 1/(1-p). A function of (key, i) only, so it is its own backward. */
 void nn_dropout(float *x, size_t n, float p, uint64_t key);
 
+/* dot product, fixed summation order (8 partial sums) */
+float nn_dot(const float *a, const float *b, int n);
+
 /* x[i] += y[i] */
 void nn_add(float *x, const float *y, size_t n);
 /* out[i] = x[i] + y[i] */

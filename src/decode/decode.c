@@ -1,0 +1,405 @@
+/* decode.c: incremental decoding with caches; greedy is beam search with K = 1. */
+#include "decode/decode.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "nn/nn.h"
+
+void pt_decode_opts_default(pt_decode_opts *o) {
+    o->beam = 4;
+    o->len_penalty = 1.0f;
+    o->max_len_a = 2.0f;
+    o->max_len_b = 10.0f;
+    o->nbest = 1;
+}
+
+typedef struct {
+    int *ids;   /* (cap_T) */
+    int n;
+    float score;  /* normalized */
+} fin_hyp;
+
+struct pt_decoder {
+    const pt_model *m;
+    pt_acts *enc;          /* encoder activations */
+    pt_acts_caps enc_caps;
+    int cap_B, cap_R, cap_T, cap_S, K2; /* K2 = 2K finished slots per sentence */
+    /* kv_self: per layer (cap_R, cap_T, D) keys and values, two copies for gathering */
+    float *kself[2], *vself[2];
+    int cur;               /* which copy is live */
+    float *ckv;            /* kv_cross: per layer (cap_B * cap_S, 2D) */
+    /* per-step scratch, rows R */
+    float *x, *h, *qkv, *ctx, *o, *up, *logits, *mean, *rstd, *att;
+    int *tok, *row_sent, *hist[2], *parent;
+    float *score, *new_score;
+    /* per sentence */
+    int *src_len, *max_out, *active, *n_fin, *row0, *nrows, *src_pad;
+    fin_hyp *fin;          /* (cap_B, K2) */
+    int *fin_ids;          /* storage for fin[].ids */
+    /* candidate heap */
+    int *cand_row, *cand_tok;
+    float *cand_score;
+    long steps;
+};
+
+pt_decoder *pt_decoder_new(const pt_model *m) {
+    pt_decoder *d = pt_calloc(1, sizeof *d);
+    d->m = m;
+    return d;
+}
+
+static void free_buffers(pt_decoder *d) {
+    void *ps[] = {d->kself[0], d->kself[1], d->vself[0], d->vself[1], d->ckv, d->x, d->h, d->qkv,
+                  d->ctx, d->o, d->up, d->logits, d->mean, d->rstd, d->att};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) pt_free_aligned(ps[i]);
+    void *qs[] = {d->tok, d->row_sent, d->hist[0], d->hist[1], d->parent, d->score, d->new_score,
+                  d->src_len, d->max_out, d->active, d->n_fin, d->row0, d->nrows, d->src_pad,
+                  d->fin, d->fin_ids, d->cand_row, d->cand_tok, d->cand_score};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) free(qs[i]);
+}
+
+void pt_decoder_free(pt_decoder *d) {
+    if (!d) return;
+    free_buffers(d);
+    pt_acts_free(d->enc);
+    free(d);
+}
+
+long pt_decode_steps(const pt_decoder *d) { return d->steps; }
+
+/* Make room for B sentences of up to S source tokens, K beams, T positions. */
+static void reserve(pt_decoder *d, int B, int S, int K, int T) {
+    const pt_config *c = &d->m->cfg;
+    pt_acts_caps need = pt_caps_of(B, S, 0);
+    if (!d->enc || !pt_caps_fit(d->enc_caps, need)) {
+        pt_acts_free(d->enc);
+        d->enc_caps = d->enc ? pt_caps_max(d->enc_caps, need) : need;
+        d->enc = pt_acts_new_caps(c, d->enc_caps);
+    }
+    int R = B * K;
+    if (B <= d->cap_B && S <= d->cap_S && R <= d->cap_R && T <= d->cap_T && 2 * K <= d->K2) return;
+    free_buffers(d);
+    B = B > d->cap_B ? B : d->cap_B;
+    S = S > d->cap_S ? S : d->cap_S;
+    R = R > d->cap_R ? R : d->cap_R;
+    T = T > d->cap_T ? T : d->cap_T;
+    int K2 = 2 * K > d->K2 ? 2 * K : d->K2;
+    d->cap_B = B, d->cap_S = S, d->cap_R = R, d->cap_T = T, d->K2 = K2;
+    size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, V = (size_t)c->vocab, L = (size_t)c->dec_layers;
+    size_t H = (size_t)c->n_heads, TS = (size_t)(T > S ? T : S);
+    for (int i = 0; i < 2; i++) {
+        d->kself[i] = pt_alloc_aligned(L * R * T * D * sizeof(float));
+        d->vself[i] = pt_alloc_aligned(L * R * T * D * sizeof(float));
+        d->hist[i] = pt_calloc((size_t)R * T, sizeof(int));
+    }
+    d->ckv = pt_alloc_aligned(L * B * S * 2 * D * sizeof(float));
+    d->x = pt_alloc_aligned(R * D * sizeof(float));
+    d->h = pt_alloc_aligned(R * D * sizeof(float));
+    d->qkv = pt_alloc_aligned(R * 3 * D * sizeof(float));
+    d->ctx = pt_alloc_aligned(R * D * sizeof(float));
+    d->o = pt_alloc_aligned(R * D * sizeof(float));
+    d->up = pt_alloc_aligned(R * F * sizeof(float));
+    d->logits = pt_alloc_aligned(R * V * sizeof(float));
+    d->mean = pt_alloc_aligned(R * sizeof(float));
+    d->rstd = pt_alloc_aligned(R * sizeof(float));
+    d->att = pt_alloc_aligned(R * H * TS * sizeof(float));
+    d->tok = pt_calloc((size_t)R, sizeof(int));
+    d->row_sent = pt_calloc((size_t)R, sizeof(int));
+    d->parent = pt_calloc((size_t)R, sizeof(int));
+    d->score = pt_calloc((size_t)R, sizeof(float));
+    d->new_score = pt_calloc((size_t)R, sizeof(float));
+    d->src_len = pt_calloc((size_t)B, sizeof(int));
+    d->max_out = pt_calloc((size_t)B, sizeof(int));
+    d->active = pt_calloc((size_t)B, sizeof(int));
+    d->n_fin = pt_calloc((size_t)B, sizeof(int));
+    d->row0 = pt_calloc((size_t)B, sizeof(int));
+    d->nrows = pt_calloc((size_t)B, sizeof(int));
+    d->src_pad = pt_calloc((size_t)B * S, sizeof(int));
+    d->fin = pt_calloc((size_t)B * K2, sizeof(fin_hyp));
+    d->fin_ids = pt_calloc((size_t)B * K2 * T, sizeof(int));
+    for (size_t i = 0; i < (size_t)B * K2; i++) d->fin[i].ids = d->fin_ids + i * T;
+    d->cand_row = pt_calloc((size_t)K2, sizeof(int));
+    d->cand_tok = pt_calloc((size_t)K2, sizeof(int));
+    d->cand_score = pt_calloc((size_t)K2, sizeof(float));
+}
+
+/* attention of one query over n keys/values with row stride ld (head slice
+ * already applied); p: scratch of n floats; out: dh floats */
+static void attend(float *out, float *p, const float *q, const float *k, const float *v, int ld,
+                   int n, int dh, float scale) {
+    float mx = -FLT_MAX;
+    for (int j = 0; j < n; j++) {
+        p[j] = scale * nn_dot(q, k + (size_t)j * ld, dh);
+        if (p[j] > mx) mx = p[j];
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) sum += (p[j] = expf(p[j] - mx));
+    float inv = 1.0f / sum;
+    memset(out, 0, (size_t)dh * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * ld;
+        float pj = p[j] * inv;
+        for (int e = 0; e < dh; e++) out[e] += pj * vj[e];
+    }
+}
+
+/* pre-norm: h = LN(x) is the sublayer input; post-norm: x itself */
+static const float *sub_in(pt_decoder *d, const float *w, const float *b, int R) {
+    const pt_config *c = &d->m->cfg;
+    if (c->norm == PT_NORM_POST) return d->x;
+    nn_layernorm(d->h, d->mean, d->rstd, d->x, w, b, R, c->d_model, c->ln_eps);
+    return d->h;
+}
+
+/* x += o (pre-norm) or x = LN(x + o) (post-norm) */
+static void sub_out(pt_decoder *d, const float *w, const float *b, int R) {
+    const pt_config *c = &d->m->cfg;
+    size_t n = (size_t)R * c->d_model;
+    nn_add(d->x, d->o, n);
+    if (c->norm == PT_NORM_POST) {
+        nn_layernorm(d->h, d->mean, d->rstd, d->x, w, b, R, c->d_model, c->ln_eps);
+        memcpy(d->x, d->h, n * sizeof(float));
+    }
+}
+
+/* One decoder step for R rows at position t: tokens d->tok -> logits (R, V). */
+static void step(pt_decoder *d, int R, int t) {
+    const pt_model *m = d->m;
+    const pt_config *c = &m->cfg;
+    const pt_params *p = &m->p;
+    int D = c->d_model, F = c->d_ff, H = c->n_heads, dh = D / H, T = d->cap_T, S = d->cap_S;
+    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
+    float scale = 1.0f / sqrtf((float)dh), es = c->emb_scale ? sqrtf((float)D) : 1.0f;
+    const float *pe = c->pos == PT_POS_LEARNED ? p->pos_emb : pt_acts_pe(d->enc);
+    for (int r = 0; r < R; r++) {
+        const float *e = p->tok_emb + (size_t)d->tok[r] * D, *q = pe + (size_t)t * D;
+        for (int i = 0; i < D; i++) d->x[(size_t)r * D + i] = e[i] * es + q[i];
+    }
+    int TS = T > S ? T : S;
+    for (int l = 0; l < c->dec_layers; l++) {
+        float *ks = d->kself[d->cur] + (size_t)l * d->cap_R * T * D;
+        float *vs = d->vself[d->cur] + (size_t)l * d->cap_R * T * D;
+        /* causal self-attention over positions 0..t of the row's own cache */
+        const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
+        nn_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
+        for (int r = 0; r < R; r++) {
+            memcpy(ks + ((size_t)r * T + t) * D, d->qkv + (size_t)r * 3 * D + D, (size_t)D * sizeof(float));
+            memcpy(vs + ((size_t)r * T + t) * D, d->qkv + (size_t)r * 3 * D + 2 * D, (size_t)D * sizeof(float));
+        }
+#pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < H; h++)
+                attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
+                       d->qkv + (size_t)r * 3 * D + h * dh, ks + (size_t)r * T * D + h * dh,
+                       vs + (size_t)r * T * D + h * dh, D, t + 1, dh, scale);
+        nn_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
+        sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
+        /* cross-attention over the row's sentence */
+        in = sub_in(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
+        nn_linear(d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
+        const float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
+#pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
+        for (int r = 0; r < R; r++)
+            for (int h = 0; h < H; h++) {
+                int b = d->row_sent[r];
+                const float *kb = ckv + (size_t)b * S * D2;
+                attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
+                       d->qkv + (size_t)r * D + h * dh, kb + h * dh, kb + D + h * dh, 2 * D,
+                       d->src_len[b], dh, scale);
+            }
+        nn_linear(d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
+        sub_out(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
+        /* feed-forward */
+        in = sub_in(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
+        nn_linear(d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
+        nn_act(d->up, d->up, (size_t)R * F, c->act);
+        nn_linear(d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
+        sub_out(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
+    }
+    const float *hfin = d->x;
+    if (c->norm == PT_NORM_PRE) {
+        nn_layernorm(d->h, d->mean, d->rstd, d->x, p->d_lnf_w, p->d_lnf_b, R, D, c->ln_eps);
+        hfin = d->h;
+    }
+    nn_linear(d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
+    d->steps++;
+}
+
+/* log-softmax of each row in place */
+static void log_softmax(float *z, int R, int V) {
+#pragma omp parallel for schedule(static) if ((long)R * V > 32768)
+    for (int r = 0; r < R; r++) {
+        float *x = z + (size_t)r * V, mx = -FLT_MAX;
+        for (int v = 0; v < V; v++)
+            if (x[v] > mx) mx = x[v];
+        float s = 0.0f;
+        for (int v = 0; v < V; v++) s += expf(x[v] - mx);
+        float lse = mx + logf(s);
+        for (int v = 0; v < V; v++) x[v] -= lse;
+    }
+}
+
+/* candidate order: higher score first; ties: lower row, then lower token */
+static int cand_better(float s1, int r1, int t1, float s2, int r2, int t2) {
+    if (s1 != s2) return s1 > s2;
+    if (r1 != r2) return r1 < r2;
+    return t1 < t2;
+}
+
+/* a finished hypothesis: n ids, raw log-prob score, normalized by len^alpha */
+static void add_finished(pt_decoder *d, int b, const int *ids, int n, int len, float raw, float alpha) {
+    fin_hyp *f = &d->fin[(size_t)b * d->K2 + d->n_fin[b]++];
+    memcpy(f->ids, ids, (size_t)n * sizeof(int));
+    f->n = n;
+    f->score = alpha == 0.0f ? raw : raw / powf((float)len, alpha);
+}
+
+int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
+              const pt_decode_opts *o) {
+    const pt_config *c = &d->m->cfg;
+    const pt_params *p = &d->m->p;
+    int K = o->beam < 1 ? 1 : o->beam, D = c->d_model, V = c->vocab;
+    if (B <= 0) return 0;
+    int S = 1, T = 1;
+    for (int b = 0; b < B; b++) {
+        if (src_len[b] < 1 || src_len[b] > c->max_len)
+            return pt_set_error("sentence %d: %d source tokens (1 to %d allowed)", b, src_len[b], c->max_len);
+        if (src_len[b] > S) S = src_len[b];
+    }
+    for (int b = 0; b < B; b++) {
+        double mo = floor((double)o->max_len_a * src_len[b] + (double)o->max_len_b);
+        int mx = mo < 1 ? 1 : mo > c->max_len - 1 ? c->max_len - 1 : (int)mo;
+        if (mx + 1 > T) T = mx + 1;
+    }
+    reserve(d, B, S, K, T);
+    T = d->cap_T, S = d->cap_S; /* strides of the buffers */
+    int Smax = 1;
+    for (int b = 0; b < B; b++) {
+        double mo = floor((double)o->max_len_a * src_len[b] + (double)o->max_len_b);
+        d->max_out[b] = mo < 1 ? 1 : mo > c->max_len - 1 ? c->max_len - 1 : (int)mo;
+        d->src_len[b] = src_len[b];
+        if (src_len[b] > Smax) Smax = src_len[b];
+    }
+    /* encoder on the padded batch, then kv_cross per layer */
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < Smax; j++) d->src_pad[b * Smax + j] = j < src_len[b] ? src[b][j] : c->pad_id;
+    const float *mem = pt_encode(d->m, d->enc, d->src_pad, src_len, B, Smax);
+    size_t D2 = 2 * (size_t)D;
+    for (int l = 0; l < c->dec_layers; l++) {
+        float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
+        if (Smax == S) {
+            nn_linear(ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, B * S, D, 2 * D);
+        } else {
+            for (int b = 0; b < B; b++)
+                nn_linear(ckv + (size_t)b * S * D2, mem + (size_t)b * Smax * D, p->d_ckv_w + l * D2 * D,
+                          p->d_ckv_b + l * D2, Smax, D, 2 * D);
+        }
+    }
+    /* one live row per sentence: the empty hypothesis */
+    int R = B;
+    d->cur = 0;
+    for (int b = 0; b < B; b++) {
+        d->row_sent[b] = b, d->tok[b] = c->bos_id, d->score[b] = 0.0f;
+        d->active[b] = 1, d->n_fin[b] = 0, d->row0[b] = b, d->nrows[b] = 1;
+    }
+    d->steps = 0;
+    for (int t = 0; R > 0; t++) {
+        step(d, R, t);
+        log_softmax(d->logits, R, V);
+        int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
+        int nR = 0;
+        for (int b = 0; b < B; b++) {
+            if (!d->active[b]) continue;
+            /* the 2K best candidates over this sentence's rows (insertion into
+             * a sorted list of at most 2K; K is small) */
+            int nc = 0, want = 2 * K, r0 = d->row0[b];
+            for (int i = 0; i < d->nrows[b]; i++) {
+                int r = r0 + i;
+                const float *lp = d->logits + (size_t)r * V;
+                float base = d->score[r];
+                for (int v = 0; v < V; v++) {
+                    float s = base + lp[v];
+                    if (nc == want && !cand_better(s, i, v, d->cand_score[nc - 1], d->cand_row[nc - 1], d->cand_tok[nc - 1]))
+                        continue;
+                    int at = nc < want ? nc++ : nc - 1;
+                    while (at > 0 && cand_better(s, i, v, d->cand_score[at - 1], d->cand_row[at - 1], d->cand_tok[at - 1])) {
+                        d->cand_score[at] = d->cand_score[at - 1];
+                        d->cand_row[at] = d->cand_row[at - 1];
+                        d->cand_tok[at] = d->cand_tok[at - 1];
+                        at--;
+                    }
+                    d->cand_score[at] = s, d->cand_row[at] = i, d->cand_tok[at] = v;
+                }
+            }
+            int live = 0, start = nR;
+            for (int k = 0; k < nc && live < K && d->n_fin[b] < K; k++) {
+                int r = r0 + d->cand_row[k], v = d->cand_tok[k];
+                if (v == c->eos_id) {
+                    add_finished(d, b, hist + (size_t)r * T, t, t + 1, d->cand_score[k], o->len_penalty);
+                } else {
+                    int nr = nR++;
+                    d->parent[nr] = r;
+                    d->row_sent[nr] = b; /* step() is done with the old rows */
+                    d->new_score[nr] = d->cand_score[k];
+                    memcpy(nhist + (size_t)nr * T, hist + (size_t)r * T, (size_t)t * sizeof(int));
+                    nhist[(size_t)nr * T + t] = v;
+                    live++;
+                }
+            }
+            if (d->n_fin[b] >= K || t + 1 >= d->max_out[b]) {
+                if (d->n_fin[b] < K) /* length limit: the live ones finish as they are */
+                    for (int i = start; i < nR; i++)
+                        add_finished(d, b, nhist + (size_t)i * T, t + 1, t + 1, d->new_score[i], o->len_penalty);
+                nR = start;
+                d->active[b] = 0;
+            } else {
+                d->row0[b] = start;
+                d->nrows[b] = nR - start;
+            }
+        }
+        /* gather the caches of the surviving rows from their parents */
+        int nxt = !d->cur;
+        for (int l = 0; l < c->dec_layers; l++) {
+            size_t lo = (size_t)l * d->cap_R * T * D;
+            for (int i = 0; i < nR; i++) {
+                memcpy(d->kself[nxt] + lo + (size_t)i * T * D, d->kself[d->cur] + lo + (size_t)d->parent[i] * T * D,
+                       (size_t)(t + 1) * D * sizeof(float));
+                memcpy(d->vself[nxt] + lo + (size_t)i * T * D, d->vself[d->cur] + lo + (size_t)d->parent[i] * T * D,
+                       (size_t)(t + 1) * D * sizeof(float));
+            }
+        }
+        for (int i = 0; i < nR; i++) {
+            d->score[i] = d->new_score[i];
+            d->tok[i] = nhist[(size_t)i * T + t];
+        }
+        d->cur = nxt;
+        R = nR;
+    }
+    /* sort each sentence's finished hypotheses: best normalized score first,
+     * earlier finished first on ties (insertion sort is stable) */
+    for (int b = 0; b < B; b++) {
+        fin_hyp *f = d->fin + (size_t)b * d->K2;
+        for (int i = 1; i < d->n_fin[b]; i++) {
+            fin_hyp x = f[i];
+            int j = i;
+            while (j > 0 && f[j - 1].score < x.score) f[j] = f[j - 1], j--;
+            f[j] = x;
+        }
+        int keep = o->nbest < 1 ? 1 : o->nbest;
+        if (d->n_fin[b] > keep) d->n_fin[b] = keep;
+    }
+    return 0;
+}
+
+int pt_decode_n_hyps(const pt_decoder *d, int b) { return d->n_fin[b]; }
+
+const int *pt_decode_hyp(const pt_decoder *d, int b, int rank, int *n, float *score) {
+    const fin_hyp *f = &d->fin[(size_t)b * d->K2 + rank];
+    if (n) *n = f->n;
+    if (score) *score = f->score;
+    return f->ids;
+}

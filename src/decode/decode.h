@@ -1,0 +1,48 @@
+/* decode: incremental greedy and beam search over a batch of sentences
+ * (MODEL.md, "Decoding").
+ *
+ * The encoder runs once per batch; each decoder layer's cross-attention keys
+ * and values are computed once per sentence (kv_cross); each decoder layer
+ * keeps a self-attention cache of the keys and values of the positions
+ * decoded so far (kv_self), one row per live hypothesis, reordered by
+ * gathering when beams are selected. Buffers grow when a batch needs more
+ * and are reused: no allocation inside the step loop.
+ *
+ * Letters: B sentences, K beam size, R live rows (<= B*K), S source length,
+ * T positions decoded, D model width, V vocabulary.
+ */
+#ifndef PETIT_DECODE_H
+#define PETIT_DECODE_H
+
+#include "model/model.h"
+
+typedef struct {
+    int beam;          /* K; 1 = greedy */
+    float len_penalty; /* alpha: finished scores are divided by length^alpha */
+    float max_len_a;   /* max_out = min(P-1, floor(a*S + b)) */
+    float max_len_b;
+    int nbest;         /* hypotheses kept per sentence (<= 2K) */
+} pt_decode_opts;
+
+void pt_decode_opts_default(pt_decode_opts *o);
+
+typedef struct pt_decoder pt_decoder;
+
+pt_decoder *pt_decoder_new(const pt_model *m);
+void pt_decoder_free(pt_decoder *d);
+
+/* Translate B sentences: src[b] holds src_len[b] ids ending with EOS (at
+ * most the model's max_len). Returns 0, or -1 with an error. */
+int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
+              const pt_decode_opts *o);
+
+/* Results of the last pt_decode: the number of hypotheses of sentence b, and
+ * hypothesis `rank` (0 = best): its ids (no BOS/EOS), their count, and its
+ * normalized score. Valid until the next pt_decode. */
+int pt_decode_n_hyps(const pt_decoder *d, int b);
+const int *pt_decode_hyp(const pt_decoder *d, int b, int rank, int *n, float *score);
+
+/* Decoder steps run by the last pt_decode (for speed figures). */
+long pt_decode_steps(const pt_decoder *d);
+
+#endif
