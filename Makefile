@@ -64,13 +64,13 @@ info:
 	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [ISA:$(ISA)]"
 
 petit: $(BUILD)/petit
-	@cp $< $@
+	@rm -f $@ && cp $< $@
 
 $(BUILD)/petit: $(CLI_OBJ) $(BUILD)/libpetit.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 libpetit.a: $(BUILD)/libpetit.a
-	@cp $< $@
+	@rm -f $@ && cp $< $@
 
 # rebuild everything when the compiler flags change (NO_BLAS=1 and friends)
 FLAGS_SIG := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDLIBS)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 int cmd_train(int argc, char **argv);
+int cmd_translate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);
 int cmd_encode(int argc, char **argv);

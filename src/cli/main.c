@@ -10,6 +10,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"translate", cmd_translate, "translate stdin to stdout with a model"},
     {"train", cmd_train, "train a translation model on parallel text"},
     {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
     {"vocab", cmd_vocab, "train a SentencePiece vocabulary (runs spm_train)"},

@@ -267,7 +267,7 @@ int pt_model_init(pt_model *m, const pt_config *cfg) {
 }
 
 void pt_model_free(pt_model *m) {
-    pt_free_aligned(m->mem);
+    if (!m->mapped) pt_free_aligned(m->mem);
     free(m->tensors);
     memset(m, 0, sizeof *m);
 }
@@ -317,6 +317,39 @@ void pt_model_add_tensors(const pt_model *m, const float *block, const char *pre
         gguf_add_tensor(w, name, GGUF_TYPE_F32, t->rows > 1 ? 2 : 1, ne, block + t->offset,
                         (size_t)t->rows * t->cols * sizeof(float));
     }
+}
+
+int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
+    pt_config cfg;
+    if (pt_config_from_gguf(&cfg, g)) return -1;
+    memset(m, 0, sizeof *m);
+    cfg.dropout = 0.0f;
+    m->cfg = cfg;
+    m->n_params = layout_walk(&cfg, NULL, NULL, NULL, &m->n_tensors);
+    m->tensors = pt_calloc((size_t)m->n_tensors, sizeof(pt_tensor));
+    layout_walk(&cfg, NULL, NULL, m->tensors, NULL);
+    /* contiguous and in order, with the right shapes? then use it in place */
+    const gguf_tensor *first = gguf_find_tensor(g, m->tensors[0].name);
+    int inplace = first && first->type == GGUF_TYPE_F32 && ((uintptr_t)first->data & 31) == 0;
+    for (int i = 0; inplace && i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        const gguf_tensor *gt = gguf_find_tensor(g, t->name);
+        inplace = gt && gt->type == GGUF_TYPE_F32 && gt->ne[0] == (uint64_t)t->cols &&
+                  gt->n_elems == (uint64_t)t->rows * t->cols &&
+                  (const float *)gt->data == (const float *)first->data + t->offset;
+    }
+    if (inplace) {
+        m->mem = (float *)first->data; /* read-only in practice: inference never writes it */
+        m->mapped = 1;
+    } else {
+        m->mem = pt_alloc_aligned(m->n_params * sizeof(float));
+        if (pt_model_load_tensors(m, m->mem, "", g)) {
+            pt_model_free(m);
+            return -1;
+        }
+    }
+    layout_walk(&cfg, m->mem, &m->p, NULL, NULL);
+    return 0;
 }
 
 int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, const gguf_file *g) {

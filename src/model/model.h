@@ -110,6 +110,7 @@ typedef struct {
     pt_params p;      /* named pointers into mem */
     int n_tensors;
     pt_tensor *tensors;
+    int mapped;       /* mem points into a mapped file: not ours to free */
 } pt_model;
 
 /* Lay out (and zero) the parameter block for cfg. */
@@ -124,6 +125,11 @@ int pt_model_find(const pt_model *m, const char *name);
 /* Add the weights (as F32 tensors, borrowed) to a GGUF writer, names prefixed */
 void pt_model_add_tensors(const pt_model *m, const float *block, const char *prefix,
                           gguf_writer *w);
+/* A model over a GGUF file's tensors: config from its keys, weights used in
+ * place when the file stores them contiguously in layout order (petit's
+ * writer does: no copy, the mapping is shared), else copied. The gguf_file
+ * must outlive the model. */
+int pt_model_from_gguf(pt_model *m, const gguf_file *g);
 /* Copy tensors named prefix+name from a GGUF file into block; checks shapes */
 int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, const gguf_file *g);
 

@@ -1,0 +1,244 @@
+/* cmd_translate.c: `petit translate` — a stdin -> stdout filter, one line in,
+ * one line out, in order. Lines that arrive together are sorted by length and
+ * translated in batches, then written back in input order; when no more
+ * input is waiting, what has arrived is translated at once, so a line
+ * written through a pipe comes back without waiting for end of file. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "cli/cli.h"
+#include "petit.h"
+
+static const char *usage_text =
+    "usage: petit translate -m MODEL.gguf [options] < source.txt > translation.txt\n"
+    "\n"
+    "Translates standard input line by line (UTF-8; any bytes survive). Empty lines\n"
+    "give empty lines; a trailing CR is dropped; a NUL byte ends its line's text;\n"
+    "sources longer than the model's maximum length are cut (with a warning).\n"
+    "\n"
+    "  -m, --model FILE        model file (GGUF with its vocabulary)\n"
+    "  --beam N                beam size (default 4; 1 = greedy)\n"
+    "  --nbest N               print N hypotheses per line as 'i ||| text ||| score'\n"
+    "  --batch N               sentences decoded together (default 32)\n"
+    "  --threads N             threads (default: all cores)\n"
+    "  --length-penalty X      scores divided by length^X (default 1.0)\n"
+    "  --max-len-a X, --max-len-b X   at most a*source+b target tokens (2, 10)\n"
+    "  --verbose               a summary (lines, words/s) on stderr at the end\n";
+
+typedef struct {
+    char *text;
+    size_t len;
+    long index;
+} line;
+
+typedef struct {
+    petit_translator *t;
+    int batch, nbest;
+    long done, words_out, warned;
+    int tty;
+    double t0;
+} run_ctx;
+
+static int by_len(const void *a, const void *b) {
+    const line *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->index < y->index ? -1 : 1;
+}
+
+static long count_words(const char *s) {
+    long n = 0;
+    int in = 0;
+    for (; *s; s++) {
+        int sp = *s == ' ' || *s == '\t';
+        if (!sp && !in) n++;
+        in = !sp;
+    }
+    return n;
+}
+
+/* translate `n` pending lines and write them in input order */
+static int flush_pending(run_ctx *r, line *pend, int n) {
+    if (!n) return 0;
+    int nb = r->nbest;
+    line *sorted = pt_malloc((size_t)n * sizeof(line));
+    memcpy(sorted, pend, (size_t)n * sizeof(line));
+    qsort(sorted, (size_t)n, sizeof(line), by_len);
+    char **out = pt_calloc((size_t)n * nb, sizeof(char *));
+    float *score = pt_calloc((size_t)n * nb, sizeof(float));
+    int *counts = pt_calloc((size_t)n, sizeof(int));
+    const char **src = pt_malloc((size_t)r->batch * sizeof(char *));
+    long base = pend[0].index;
+    for (int i = 0; i < n; i += r->batch) {
+        int k = n - i < r->batch ? n - i : r->batch;
+        for (int j = 0; j < k; j++) src[j] = sorted[i + j].text;
+        char **o = pt_calloc((size_t)k * nb, sizeof(char *));
+        float *s = pt_calloc((size_t)k * nb, sizeof(float));
+        int *c = pt_calloc((size_t)k, sizeof(int));
+        if (petit_translate_nbest(r->t, src, k, o, s, c)) {
+            fprintf(stderr, "petit translate: %s\n", petit_last_error());
+            return -1;
+        }
+        if (petit_truncated_tokens(r->t) && r->warned++ < 10)
+            fprintf(stderr, "petit translate: %ld source tokens beyond the model's maximum length were cut\n",
+                    petit_truncated_tokens(r->t));
+        for (int j = 0; j < k; j++) {
+            long at = sorted[i + j].index - base;
+            memcpy(out + at * nb, o + (size_t)j * nb, (size_t)nb * sizeof(char *));
+            memcpy(score + at * nb, s + (size_t)j * nb, (size_t)nb * sizeof(float));
+            counts[at] = c[j];
+        }
+        free(o), free(s), free(c);
+        if (r->tty) {
+            double el = pt_time() - r->t0;
+            fprintf(stderr, "\r%ld lines, %.0f lines/s ", r->done + i + k, (r->done + i + k) / (el > 0 ? el : 1));
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        if (nb == 1) {
+            fputs(out[i], stdout);
+            fputc('\n', stdout);
+            r->words_out += count_words(out[i]);
+        } else {
+            for (int h = 0; h < counts[i]; h++)
+                printf("%ld ||| %s ||| %.6f\n", pend[i].index, out[(size_t)i * nb + h], score[(size_t)i * nb + h]);
+            if (counts[i] > 0) r->words_out += count_words(out[(size_t)i * nb]);
+        }
+        for (int h = 0; h < nb; h++) free(out[(size_t)i * nb + h]);
+    }
+    fflush(stdout);
+    r->done += n;
+    free(sorted), free(out), free(score), free(counts), free(src);
+    return ferror(stdout) ? -1 : 0;
+}
+
+int cmd_translate(int argc, char **argv) {
+    const char *model = NULL;
+    petit_options o;
+    petit_options_default(&o);
+    o.beam = 4;
+    long batch = 32, x;
+    double d;
+    int verbose = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (cli_is_help(f)) {
+            fputs(usage_text, stdout);
+            return 0;
+        } else if (!strcmp(f, "-m") || !strcmp(f, "--model")) {
+            if (!v) return cli_usage("translate", "%s needs a value", f);
+            model = v, i++;
+        } else if (!strcmp(f, "--beam")) {
+            if (cli_int("translate", f, v, 1, 256, &x)) return 2;
+            o.beam = (int)x, i++;
+        } else if (!strcmp(f, "--nbest")) {
+            if (cli_int("translate", f, v, 1, 512, &x)) return 2;
+            o.nbest = (int)x, i++;
+        } else if (!strcmp(f, "--batch")) {
+            if (cli_int("translate", f, v, 1, 4096, &x)) return 2;
+            batch = x, i++;
+        } else if (!strcmp(f, "--threads")) {
+            if (cli_int("translate", f, v, 0, 1024, &x)) return 2;
+            o.threads = (int)x, i++;
+        } else if (!strcmp(f, "--length-penalty")) {
+            if (cli_float("translate", f, v, 0, 10, &d)) return 2;
+            o.length_penalty = (float)d, i++;
+        } else if (!strcmp(f, "--max-len-a")) {
+            if (cli_float("translate", f, v, 0, 100, &d)) return 2;
+            o.max_len_a = (float)d, i++;
+        } else if (!strcmp(f, "--max-len-b")) {
+            if (cli_float("translate", f, v, 0, 10000, &d)) return 2;
+            o.max_len_b = (float)d, i++;
+        } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
+            verbose = 1;
+        } else {
+            return cli_usage("translate", "unknown option '%s'", f);
+        }
+    }
+    if (!model) return cli_usage("translate", "-m MODEL.gguf is required");
+    if (o.nbest > 2 * o.beam)
+        return cli_usage("translate", "--nbest %d is more than twice the beam (%d)", o.nbest, o.beam);
+    double t0 = pt_time();
+    petit_model *pm = petit_model_load(model);
+    if (!pm) return cli_fail("translate", "%s", petit_last_error());
+    petit_translator *t = petit_translator_new(pm, &o);
+    run_ctx r = {t, (int)batch, o.nbest, 0, 0, 0, isatty(2), pt_time()};
+    if (verbose) fprintf(stderr, "petit translate: loaded %s in %.0f ms\n", model, 1e3 * (pt_time() - t0));
+
+    /* read stdin ourselves, so we know when nothing more is waiting */
+    size_t cap = 1 << 16, have = 0, start = 0;
+    char *buf = pt_malloc(cap);
+    int cap_pend = (int)batch * 8, npend = 0, eof = 0, rc = 0;
+    line *pend = pt_malloc((size_t)cap_pend * sizeof(line));
+    long index = 0;
+    struct pollfd pfd = {0, POLLIN, 0};
+    for (;;) {
+        /* complete lines in the buffer become pending */
+        char *nl;
+        while (npend < cap_pend && (nl = memchr(buf + start, '\n', have - start))) {
+            size_t len = (size_t)(nl - (buf + start));
+            if (len && buf[start + len - 1] == '\r') len--;
+            pend[npend].text = pt_malloc(len + 1);
+            memcpy(pend[npend].text, buf + start, len);
+            pend[npend].text[len] = 0;
+            pend[npend].len = len;
+            pend[npend].index = index++;
+            npend++;
+            start = (size_t)(nl - buf) + 1;
+        }
+        if (eof && start < have && npend < cap_pend) { /* a last line without '\n' */
+            size_t len = have - start;
+            if (buf[have - 1] == '\r') len--;
+            pend[npend].text = pt_malloc(len + 1);
+            memcpy(pend[npend].text, buf + start, len);
+            pend[npend].text[len] = 0;
+            pend[npend].len = len, pend[npend].index = index++;
+            npend++;
+            start = have;
+        }
+        int waiting = !eof && poll(&pfd, 1, 0) > 0;
+        int drained = eof && start >= have;
+        if (drained && !npend) break;
+        if (npend == cap_pend || (npend && !waiting) || drained) {
+            if (flush_pending(&r, pend, npend)) {
+                rc = 1;
+                break;
+            }
+            for (int i = 0; i < npend; i++) free(pend[i].text);
+            npend = 0;
+            if (eof && start >= have) break;
+            continue;
+        }
+        if (eof) continue;
+        /* read more (blocking: nothing is pending, or more input is waiting) */
+        if (start > 0) {
+            memmove(buf, buf + start, have - start);
+            have -= start, start = 0;
+        }
+        if (cap - have < 4096) buf = pt_realloc(buf, cap *= 2);
+        ssize_t got = read(0, buf + have, cap - have);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            rc = cli_fail("translate", "reading stdin: %s", strerror(errno));
+            break;
+        }
+        if (got == 0) eof = 1;
+        have += (size_t)got;
+    }
+    for (int i = 0; i < npend; i++) free(pend[i].text);
+    if (r.tty) fputc('\n', stderr);
+    if (verbose) {
+        double el = pt_time() - r.t0;
+        fprintf(stderr, "petit translate: %ld lines, %ld words out in %.2f s: %.0f words/s (beam %d, batch %ld, %s)\n",
+                r.done, r.words_out, el, r.words_out / (el > 0 ? el : 1), o.beam, batch, model);
+    }
+    free(pend);
+    free(buf);
+    petit_translator_free(t);
+    petit_model_free(pm);
+    return rc;
+}

@@ -1,0 +1,181 @@
+/* translator.c: the public API of include/petit.h over the model, the
+ * tokenizer and the incremental decoder. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "decode/decode.h"
+#include "gguf/gguf.h"
+#include "nn/nn.h"
+#include "petit.h"
+#include "text/spm.h"
+
+struct petit_model {
+    gguf_file *g;      /* the mapping; weights are used in place */
+    pt_model m;
+    spm_model *src_sp, *tgt_sp; /* tgt_sp NULL: one vocabulary for both */
+};
+
+struct petit_translator {
+    const petit_model *pm;
+    petit_options o;
+    pt_decoder *dec;
+    int **ids;         /* per sentence token buffers */
+    size_t *caps;
+    int n_cap;
+    const int **srcs;
+    int *lens, *nonempty;
+    long truncated;
+};
+
+const char *petit_last_error(void) { return pt_error(); }
+
+petit_model *petit_model_load(const char *path) {
+    pt_clear_error();
+    gguf_file *g = gguf_open(path);
+    if (!g) return NULL;
+    petit_model *pm = pt_calloc(1, sizeof *pm);
+    pm->g = g;
+    char msg[900];
+    if (pt_model_from_gguf(&pm->m, g)) goto fail;
+    if (spm_from_gguf(g, "petit.tokenizer", &pm->src_sp, &pm->tgt_sp)) goto fail;
+    if (spm_vocab_size(pm->src_sp) != pm->m.cfg.vocab) {
+        pt_set_error("vocabulary has %d pieces but the model %d", spm_vocab_size(pm->src_sp), pm->m.cfg.vocab);
+        goto fail;
+    }
+    return pm;
+fail:
+    snprintf(msg, sizeof msg, "%s", pt_error());
+    pt_set_error("%s: %s", path, msg);
+    if (pm->m.tensors) pt_model_free(&pm->m);
+    if (pm->src_sp) spm_free(pm->src_sp);
+    if (pm->tgt_sp) spm_free(pm->tgt_sp);
+    gguf_close(g);
+    free(pm);
+    return NULL;
+}
+
+void petit_model_free(petit_model *pm) {
+    if (!pm) return;
+    pt_model_free(&pm->m);
+    spm_free(pm->src_sp);
+    if (pm->tgt_sp) spm_free(pm->tgt_sp);
+    gguf_close(pm->g);
+    free(pm);
+}
+
+int petit_model_max_len(const petit_model *pm) { return pm->m.cfg.max_len; }
+
+void petit_options_default(petit_options *o) {
+    o->beam = 1;
+    o->nbest = 1;
+    o->length_penalty = 1.0f;
+    o->max_len_a = 2.0f;
+    o->max_len_b = 10.0f;
+    o->threads = 0;
+}
+
+petit_translator *petit_translator_new(const petit_model *pm, const petit_options *o) {
+    petit_translator *t = pt_calloc(1, sizeof *t);
+    t->pm = pm;
+    if (o) t->o = *o;
+    else petit_options_default(&t->o);
+    if (t->o.beam < 1) t->o.beam = 1;
+    if (t->o.nbest < 1) t->o.nbest = 1;
+    if (t->o.nbest > 2 * t->o.beam) t->o.nbest = 2 * t->o.beam;
+    nn_set_threads(t->o.threads);
+    t->dec = pt_decoder_new(&pm->m);
+    return t;
+}
+
+void petit_translator_free(petit_translator *t) {
+    if (!t) return;
+    for (int i = 0; i < t->n_cap; i++) free(t->ids[i]);
+    free(t->ids), free(t->caps), free(t->srcs), free(t->lens), free(t->nonempty);
+    pt_decoder_free(t->dec);
+    free(t);
+}
+
+long petit_truncated_tokens(const petit_translator *t) { return t->truncated; }
+
+static void grow(petit_translator *t, int n) {
+    if (n <= t->n_cap) return;
+    t->ids = pt_realloc(t->ids, (size_t)n * sizeof(int *));
+    t->caps = pt_realloc(t->caps, (size_t)n * sizeof(size_t));
+    for (int i = t->n_cap; i < n; i++) t->ids[i] = NULL, t->caps[i] = 0;
+    t->srcs = pt_realloc(t->srcs, (size_t)n * sizeof(int *));
+    t->lens = pt_realloc(t->lens, (size_t)n * sizeof(int));
+    t->nonempty = pt_realloc(t->nonempty, (size_t)n * sizeof(int));
+    t->n_cap = n;
+}
+
+int petit_translate_nbest(petit_translator *t, const char *const *src, int n, char **out,
+                          float *score, int *counts) {
+    const pt_config *c = &t->pm->m.cfg;
+    grow(t, n > 0 ? n : 1);
+    t->truncated = 0;
+    int k = 0; /* sentences that go to the decoder */
+    for (int i = 0; i < n; i++) {
+        int len = spm_encode(t->pm->src_sp, src[i], strlen(src[i]), &t->ids[i], &t->caps[i]);
+        if (len < 0) return -1;
+        t->nonempty[i] = len > 0;
+        if (!len) continue;
+        if (len > c->max_len - 1) {
+            t->truncated += len - (c->max_len - 1);
+            len = c->max_len - 1;
+        }
+        if ((size_t)len + 1 > t->caps[i]) {
+            t->caps[i] = (size_t)len + 1;
+            t->ids[i] = pt_realloc(t->ids[i], t->caps[i] * sizeof(int));
+        }
+        t->ids[i][len] = c->eos_id;
+        t->srcs[k] = t->ids[i];
+        t->lens[k] = len + 1;
+        k++;
+    }
+    pt_decode_opts d = {t->o.beam, t->o.length_penalty, t->o.max_len_a, t->o.max_len_b, t->o.nbest};
+    if (k && pt_decode(t->dec, t->srcs, t->lens, k, &d)) return -1;
+    const spm_model *tsp = t->pm->tgt_sp ? t->pm->tgt_sp : t->pm->src_sp;
+    int nb = t->o.nbest;
+    for (int i = 0, j = 0; i < n; i++) {
+        int h = t->nonempty[i] ? pt_decode_n_hyps(t->dec, j) : 1;
+        if (counts) counts[i] = h;
+        for (int r = 0; r < nb; r++) {
+            char **slot = out + (size_t)i * nb + r;
+            if (r >= h) {
+                *slot = NULL;
+                if (score) score[(size_t)i * nb + r] = 0.0f;
+                continue;
+            }
+            if (!t->nonempty[i]) {
+                *slot = pt_strdup("");
+                if (score) score[(size_t)i * nb + r] = 0.0f;
+                continue;
+            }
+            int m;
+            float s;
+            const int *ids = pt_decode_hyp(t->dec, j, r, &m, &s);
+            size_t len;
+            *slot = spm_decode(tsp, ids, m, &len);
+            if (score) score[(size_t)i * nb + r] = s;
+        }
+        if (t->nonempty[i]) j++;
+    }
+    return 0;
+}
+
+int petit_translate(petit_translator *t, const char *const *src, int n, char **out) {
+    if (t->o.nbest == 1) return petit_translate_nbest(t, src, n, out, NULL, NULL);
+    int nb = t->o.nbest;
+    char **all = pt_malloc((size_t)(n > 0 ? n : 1) * nb * sizeof(char *));
+    if (petit_translate_nbest(t, src, n, all, NULL, NULL)) {
+        free(all);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] = all[(size_t)i * nb];
+        for (int r = 1; r < nb; r++) free(all[(size_t)i * nb + r]);
+    }
+    free(all);
+    return 0;
+}
