@@ -31,6 +31,7 @@ ifeq ($(HAVE_OMP),1)
   LDLIBS   += -fopenmp
   OMP_MSG  := ✓ OpenMP
 else
+  CFLAGS_X += -Wno-unknown-pragmas
   OMP_MSG  := ✗ OpenMP (single-threaded)
 endif
 ifeq ($(HAVE_BLAS),1)
