@@ -422,6 +422,25 @@ int pt_caps_fit(pt_acts_caps h, pt_acts_caps n) {
 
 pt_acts_caps pt_acts_capacity(const pt_acts *a) { return a->caps; }
 
+/* the buffers every layer has: K sublayers over N rows, attention maps of
+ * n_att floats; in is the layer's input. Returns the layer's output. */
+static float *alloc_layer(pt_acts *a, layer_acts *L, float *in, int K, size_t N, size_t n_att) {
+    size_t D = (size_t)a->cfg.d_model, F = (size_t)a->cfg.d_ff;
+    L->res[0] = in;
+    for (int k = 0; k < K; k++) {
+        L->res[k + 1] = abuf(a, N * D);
+        L->ln[k] = abuf(a, N * D);
+        L->mean[k] = abuf(a, N);
+        L->rstd[k] = abuf(a, N);
+    }
+    L->qkv = abuf(a, N * 3 * D);
+    L->P = abuf(a, n_att);
+    L->ctx = abuf(a, N * D);
+    L->up = abuf(a, N * F);
+    L->act = abuf(a, N * F);
+    return L->res[K];
+}
+
 pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
     return pt_acts_new_caps(c, pt_caps_of(B, S, T));
 }
@@ -435,42 +454,15 @@ pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
     a->enc = pt_calloc((size_t)c->enc_layers, sizeof(layer_acts));
     a->dec = pt_calloc((size_t)c->dec_layers, sizeof(layer_acts));
     float *prev = abuf(a, Ns * D);
-    for (int l = 0; l < c->enc_layers; l++) {
-        layer_acts *L = &a->enc[l];
-        L->res[0] = prev;
-        for (int k = 0; k < 2; k++) {
-            L->res[k + 1] = abuf(a, Ns * D);
-            L->ln[k] = abuf(a, Ns * D);
-            L->mean[k] = abuf(a, Ns);
-            L->rstd[k] = abuf(a, Ns);
-        }
-        L->qkv = abuf(a, Ns * 3 * D);
-        L->P = abuf(a, H * caps.pss);
-        L->ctx = abuf(a, Ns * D);
-        L->up = abuf(a, Ns * F);
-        L->act = abuf(a, Ns * F);
-        prev = L->res[2];
-    }
+    for (int l = 0; l < c->enc_layers; l++) prev = alloc_layer(a, &a->enc[l], prev, 2, Ns, H * caps.pss);
     prev = abuf(a, Nt * D);
     for (int l = 0; l < c->dec_layers; l++) {
         layer_acts *L = &a->dec[l];
-        L->res[0] = prev;
-        for (int k = 0; k < 3; k++) {
-            L->res[k + 1] = abuf(a, Nt * D);
-            L->ln[k] = abuf(a, Nt * D);
-            L->mean[k] = abuf(a, Nt);
-            L->rstd[k] = abuf(a, Nt);
-        }
-        L->qkv = abuf(a, Nt * 3 * D);
-        L->P = abuf(a, H * caps.ptt);
-        L->ctx = abuf(a, Nt * D);
+        prev = alloc_layer(a, L, prev, 3, Nt, H * caps.ptt);
         L->cq = abuf(a, Nt * D);
         L->ckv = abuf(a, Ns * 2 * D);
         L->cP = abuf(a, H * caps.pts);
         L->cctx = abuf(a, Nt * D);
-        L->up = abuf(a, Nt * F);
-        L->act = abuf(a, Nt * F);
-        prev = L->res[3];
     }
     a->enc_final = abuf(a, Ns * D);
     a->enc_mean = abuf(a, Ns);

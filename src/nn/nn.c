@@ -73,6 +73,17 @@ static inline float sum8(const float *a, int n) {
 
 float nn_dot(const float *a, const float *b, int n) { return dot8(a, b, n); }
 
+/* Inside a parallel region: this thread's share [*c0, *c1) of n columns. */
+static void thread_cols(int n, int *c0, int *c1) {
+    int nt = 1, t = 0;
+#ifdef _OPENMP
+    nt = omp_get_num_threads();
+    t = omp_get_thread_num();
+#endif
+    *c0 = (int)((long)n * t / nt);
+    *c1 = (int)((long)n * (t + 1) / nt);
+}
+
 /* ---- GEMM ------------------------------------------------------------ */
 
 /* The reference: one C element at a time for dot-shaped products, row
@@ -161,12 +172,8 @@ void nn_colsum_acc(float *db, const float *dY, int N, int C) {
     /* threads split the columns; each column sums its rows in order */
 #pragma omp parallel if ((long)N * C > PAR_MIN)
     {
-        int nt = 1, t = 0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        int c0 = (int)((long)C * t / nt), c1 = (int)((long)C * (t + 1) / nt);
+        int c0, c1;
+        thread_cols(C, &c0, &c1);
         for (int r = 0; r < N; r++) {
             const float *d = dY + (size_t)r * C;
             for (int c = c0; c < c1; c++) db[c] += d[c];
@@ -227,12 +234,8 @@ void nn_layernorm_backward(float *dx, float *dw, float *db, const float *dout, c
     /* parameter gradients: columns split across threads, rows in order */
 #pragma omp parallel if ((long)N * D > PAR_MIN)
     {
-        int nt = 1, t = 0;
-#ifdef _OPENMP
-        nt = omp_get_num_threads();
-        t = omp_get_thread_num();
-#endif
-        int c0 = (int)((long)D * t / nt), c1 = (int)((long)D * (t + 1) / nt);
+        int c0, c1;
+        thread_cols(D, &c0, &c1);
         for (int r = 0; r < N; r++) {
             const float *xr = x + (size_t)r * D, *g = dout + (size_t)r * D;
             float m = mean[r], s = rstd[r];
