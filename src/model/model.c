@@ -518,7 +518,7 @@ static void embed(const pt_model *m, const pt_acts *a, float *out, const int *id
     int D = c->d_model;
     float s = c->emb_scale ? sqrtf((float)D) : 1.0f;
     const float *pe = c->pos == PT_POS_LEARNED ? m->p.pos_emb : a->pe;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)B * T * D > 32768)
     for (int r = 0; r < B * T; r++) {
         const float *e = m->p.tok_emb + (size_t)ids[r] * D, *p = pe + (size_t)(r % T) * D;
         float *o = out + (size_t)r * D;

@@ -98,7 +98,7 @@ void pt_trainer_reserve(pt_trainer *t, int B, int S, int T) { reserve_caps(t, pt
 static double sum_squares(const float *x, size_t n) {
     enum { CHUNKS = 64 };
     double part[CHUNKS];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 32768)
     for (int c = 0; c < CHUNKS; c++) {
         size_t a = n * (size_t)c / CHUNKS, b = n * (size_t)(c + 1) / CHUNKS;
         double s = 0.0;
@@ -121,7 +121,7 @@ static void adamw(pt_trainer *t, float lr, float gscale) {
         size_t off = te->offset, n = (size_t)te->rows * te->cols;
         float *p = t->model.mem + off, *g = t->grads + off, *m = t->adam_m + off, *v = t->adam_v + off;
         float decay = te->decay ? 1.0f - lr * o->weight_decay : 1.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > 32768)
         for (size_t i = 0; i < n; i++) {
             float gi = g[i] * gscale;
             p[i] *= decay;
