@@ -28,4 +28,15 @@ int cli_is_help(const char *a);
 /* parse a whole-string number; on failure print a usage error and return -1 */
 int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* A line reader over a file descriptor that flushes `flush` before every
+ * read that might block, so results stream out as soon as they are ready.
+ * Lines end at '\n' (not included); a last line without one is returned too.
+ * Returns 1 with a line, 0 at the end, -1 on a read error (errno set). */
+typedef struct {
+    int fd;
+    char *buf;
+    size_t cap, start, end;
+    int eof;
+} cli_reader;
+int cli_reader_next(cli_reader *r, FILE *flush, char **line, size_t *len);
 #endif

@@ -26,51 +26,6 @@ static const char *usage_text =
     "                    has separate source and target SentencePiece models\n"
     "                    (the default there is the target side)\n";
 
-/* Line reader over a file descriptor; flushes `flush` before every read
- * that may block (the same as in cmd_encode.c). */
-typedef struct {
-    int fd;
-    char *buf;
-    size_t cap, start, end;
-    int eof;
-} line_reader;
-
-static int reader_next(line_reader *r, FILE *flush, char **line, size_t *len) {
-    for (;;) {
-        char *nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
-        if (nl) {
-            *line = r->buf + r->start;
-            *len = (size_t)(nl - *line);
-            r->start += *len + 1;
-            return 1;
-        }
-        if (r->eof) {
-            if (r->end == r->start) return 0;
-            *line = r->buf + r->start;
-            *len = r->end - r->start;
-            r->start = r->end;
-            return 1;
-        }
-        if (r->start > 0) {
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (r->end == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 1 << 16;
-            r->buf = pt_realloc(r->buf, r->cap);
-        }
-        if (flush) fflush(flush);
-        ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (got == 0) r->eof = 1;
-        r->end += (size_t)got;
-    }
-}
-
 int cmd_decode(int argc, char **argv) {
     const char *model = NULL;
     int as_ids = 0, source = 0;
@@ -98,7 +53,7 @@ int cmd_decode(int argc, char **argv) {
 
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-    line_reader r = {0, NULL, 0, 0, 0, 0};
+    cli_reader r = {0, NULL, 0, 0, 0, 0};
     int *ids = NULL;
     const char **toks = NULL;
     size_t *lens = NULL, cap = 0;
@@ -107,7 +62,7 @@ int cmd_decode(int argc, char **argv) {
     int rc = 0, got;
     long lineno = 0;
     const int vocab = spm_vocab_size(m);
-    while (rc == 0 && (got = reader_next(&r, stdout, &line, &len)) == 1) {
+    while (rc == 0 && (got = cli_reader_next(&r, stdout, &line, &len)) == 1) {
         lineno++;
         /* split on ' ', skipping empty tokens */
         int n = 0;

@@ -28,51 +28,6 @@ static const char *usage_text =
     "Any bytes are accepted: invalid UTF-8 becomes U+FFFD as in sentencepiece\n"
     "(so <unk>, or its bytes with byte fallback); NUL is a character.\n";
 
-/* A line reader over a file descriptor that flushes `flush` before every
- * read that might block, so results stream out as soon as they are ready. */
-typedef struct {
-    int fd;
-    char *buf;
-    size_t cap, start, end;
-    int eof;
-} line_reader;
-
-static int reader_next(line_reader *r, FILE *flush, char **line, size_t *len) {
-    for (;;) {
-        char *nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
-        if (nl) {
-            *line = r->buf + r->start;
-            *len = (size_t)(nl - *line);
-            r->start += *len + 1;
-            return 1;
-        }
-        if (r->eof) {
-            if (r->end == r->start) return 0;
-            *line = r->buf + r->start;
-            *len = r->end - r->start;
-            r->start = r->end;
-            return 1;
-        }
-        if (r->start > 0) { /* keep the partial line at the front */
-            memmove(r->buf, r->buf + r->start, r->end - r->start);
-            r->end -= r->start;
-            r->start = 0;
-        }
-        if (r->end == r->cap) {
-            r->cap = r->cap ? r->cap * 2 : 1 << 16;
-            r->buf = pt_realloc(r->buf, r->cap);
-        }
-        if (flush) fflush(flush);
-        ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
-        if (got < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (got == 0) r->eof = 1;
-        r->end += (size_t)got;
-    }
-}
-
 static char *put_int(char *p, int v) {
     char tmp[16];
     int n = 0;
@@ -111,14 +66,14 @@ int cmd_encode(int argc, char **argv) {
 
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-    line_reader r = {0, NULL, 0, 0, 0, 0};
+    cli_reader r = {0, NULL, 0, 0, 0, 0};
     int *ids = NULL;
     size_t cap = 0, out_cap = 0;
     char *out = NULL, *line;
     size_t len;
     int rc = 0, got;
     long lineno = 0;
-    while ((got = reader_next(&r, stdout, &line, &len)) == 1) {
+    while ((got = cli_reader_next(&r, stdout, &line, &len)) == 1) {
         lineno++;
         if (as_ids) {
             int n = spm_encode(m, line, len, &ids, &cap);

@@ -1,8 +1,11 @@
 /* main.c: `petit COMMAND [ARGS]` dispatch and shared CLI helpers. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/base.h"
 #include "cli/cli.h"
 
 static const struct {
@@ -91,4 +94,40 @@ int cli_float(const char *cmd, const char *flag, const char *s, double lo, doubl
     }
     *out = v;
     return 0;
+}
+
+int cli_reader_next(cli_reader *r, FILE *flush, char **line, size_t *len) {
+    for (;;) {
+        char *nl = r->end > r->start ? memchr(r->buf + r->start, '\n', r->end - r->start) : NULL;
+        if (nl) {
+            *line = r->buf + r->start;
+            *len = (size_t)(nl - *line);
+            r->start += *len + 1;
+            return 1;
+        }
+        if (r->eof) {
+            if (r->end == r->start) return 0;
+            *line = r->buf + r->start;
+            *len = r->end - r->start;
+            r->start = r->end;
+            return 1;
+        }
+        if (r->start > 0) { /* keep the partial line at the front */
+            memmove(r->buf, r->buf + r->start, r->end - r->start);
+            r->end -= r->start;
+            r->start = 0;
+        }
+        if (r->end == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 1 << 16;
+            r->buf = pt_realloc(r->buf, r->cap);
+        }
+        if (flush) fflush(flush);
+        ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (got == 0) r->eof = 1;
+        r->end += (size_t)got;
+    }
 }
