@@ -127,26 +127,6 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     d->cand_score = pt_calloc((size_t)K2, sizeof(float));
 }
 
-/* attention of one query over n keys/values with row stride ld (head slice
- * already applied); p: scratch of n floats; out: dh floats */
-static void attend(float *out, float *p, const float *q, const float *k, const float *v, int ld,
-                   int n, int dh, float scale) {
-    float mx = -FLT_MAX;
-    for (int j = 0; j < n; j++) {
-        p[j] = scale * nn_dot(q, k + (size_t)j * ld, dh);
-        if (p[j] > mx) mx = p[j];
-    }
-    float sum = 0.0f;
-    for (int j = 0; j < n; j++) sum += (p[j] = expf(p[j] - mx));
-    float inv = 1.0f / sum;
-    memset(out, 0, (size_t)dh * sizeof(float));
-    for (int j = 0; j < n; j++) {
-        const float *vj = v + (size_t)j * ld;
-        float pj = p[j] * inv;
-        for (int e = 0; e < dh; e++) out[e] += pj * vj[e];
-    }
-}
-
 /* pre-norm: h = LN(x) is the sublayer input; post-norm: x itself */
 static const float *sub_in(pt_decoder *d, const float *w, const float *b, int R) {
     const pt_config *c = &d->m->cfg;
@@ -193,7 +173,7 @@ static void step(pt_decoder *d, int R, int t) {
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
         for (int r = 0; r < R; r++)
             for (int h = 0; h < H; h++)
-                attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
+                nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
                        d->qkv + (size_t)r * 3 * D + h * dh, ks + (size_t)r * T * D + h * dh,
                        vs + (size_t)r * T * D + h * dh, D, t + 1, dh, scale);
         nn_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
@@ -207,7 +187,7 @@ static void step(pt_decoder *d, int R, int t) {
             for (int h = 0; h < H; h++) {
                 int b = d->row_sent[r];
                 const float *kb = ckv + (size_t)b * S * D2;
-                attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
+                nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
                        d->qkv + (size_t)r * D + h * dh, kb + h * dh, kb + D + h * dh, 2 * D,
                        d->src_len[b], dh, scale);
             }

@@ -310,6 +310,28 @@ void nn_add3(float *out, const float *x, const float *y, size_t n) {
 
 /* ---- attention ------------------------------------------------------- */
 
+void nn_attend(float *out, float *p, const float *q, const float *k, const float *v, int ld,
+               int n, int dh, float scale) {
+    float mx = -FLT_MAX;
+    for (int j = 0; j < n; j++) {
+        p[j] = scale * dot8(q, k + (size_t)j * ld, dh);
+        if (p[j] > mx) mx = p[j];
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) {
+        p[j] = expf(p[j] - mx);
+        sum += p[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++) p[j] *= inv;
+    memset(out, 0, (size_t)dh * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        const float *vj = v + (size_t)j * ld;
+        float pj = p[j];
+        for (int d = 0; d < dh; d++) out[d] += pj * vj[d];
+    }
+}
+
 void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
                   const float *v, int ldkv, int B, int Tq, int Tk, int H, int dh,
                   const nn_mask *m) {
@@ -319,30 +341,12 @@ void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             for (int i = 0; i < Tq; i++) {
-                const float *qi = q + (size_t)(b * Tq + i) * ldq + h * dh;
                 float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
                 int end = nn_mask_end(m, b, i, Tk);
-                float mx = -FLT_MAX;
-                for (int j = 0; j < end; j++) {
-                    float s = scale * dot8(qi, k + (size_t)(b * Tk + j) * ldkv + h * dh, dh);
-                    p[j] = s;
-                    if (s > mx) mx = s;
-                }
-                float sum = 0.0f;
-                for (int j = 0; j < end; j++) {
-                    p[j] = expf(p[j] - mx);
-                    sum += p[j];
-                }
-                float inv = 1.0f / sum;
-                for (int j = 0; j < end; j++) p[j] *= inv;
+                nn_attend(ctx + (size_t)(b * Tq + i) * D + h * dh, p, q + (size_t)(b * Tq + i) * ldq + h * dh,
+                          k + (size_t)b * Tk * ldkv + h * dh, v + (size_t)b * Tk * ldkv + h * dh, ldkv, end,
+                          dh, scale);
                 for (int j = end; j < Tk; j++) p[j] = 0.0f;
-                float *c = ctx + (size_t)(b * Tq + i) * D + h * dh;
-                memset(c, 0, (size_t)dh * sizeof(float));
-                for (int j = 0; j < end; j++) {
-                    const float *vj = v + (size_t)(b * Tk + j) * ldkv + h * dh;
-                    float pj = p[j];
-                    for (int d = 0; d < dh; d++) c[d] += pj * vj[d];
-                }
             }
         }
 }

@@ -82,6 +82,13 @@ static inline int nn_mask_end(const nn_mask *m, int b, int i, int Tk) {
     return m->klen ? m->klen[b] : Tk;
 }
 
+/* One query of one head over n keys and values (rows of stride ld, head
+ * slice already applied): p (n) receives the softmax probabilities, out (dh)
+ * the weighted sum of the values. The training kernel and the incremental
+ * decoder both compute attention with it, so they agree bit for bit. */
+void nn_attend(float *out, float *p, const float *q, const float *k, const float *v, int ld,
+               int n, int dh, float scale);
+
 /* Multi-head attention core (projections are done by the caller).
  * q: rows (b*Tq + i) with stride ldq; k, v: rows (b*Tk + j) with stride ldkv;
  * head h reads columns [h*dh, (h+1)*dh). ctx: (B*Tq, H*dh). P: (B, H, Tq, Tk)
