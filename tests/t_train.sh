@@ -41,6 +41,9 @@ printf 'not a model' > "$W/junk.model"
 expect_fail "corrupt vocabulary" "junk.model" --src "$W/s.en" --tgt "$W/s.fr" --vocab "$W/junk.model" -o "$W/out.gguf" "${TINY[@]}"
 expect_fail "heads do not divide d_model" "multiple of heads" --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/out.gguf" "${TINY[@]}" --d-model 30 --heads 4
 expect_fail "out-of-range dropout" "dropout" --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/out.gguf" "${TINY[@]}" --dropout 2
+expect_fail "multiaxis window 0" "window of at least 1" --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/out.gguf" "${TINY[@]}" --dec-attn multiaxis --window 0
+expect_fail "more sparse heads than heads" "more than the 2 heads" --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/out.gguf" "${TINY[@]}" --dec-attn multiaxis --local-heads 2 --grid-heads 1
+expect_fail "window beyond max length" "larger than the maximum length" --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/out.gguf" "${TINY[@]}" --dec-attn multiaxis --window 500
 printf 'd-model = 0\n' > "$W/bad.cfg"
 expect_fail "out-of-range config file" "d-model" --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/out.gguf" "${TINY[@]}" --config "$W/bad.cfg"
 "$P" train --nonsense >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown option: exit 2" || bad "unknown option: exit not 2"
@@ -87,6 +90,21 @@ else bad "SIGINT: exit $rc"; fi
 for r in a b; do "$P" train "${R[@]}" --vocab $V -o "$W/t2$r.gguf" --max-steps 10 --threads 2 || bad "threads 2"; done
 cmp -s "$W/t2a.gguf" "$W/t2b.gguf" && cmp -s "$W/t2a.ckpt.gguf" "$W/t2b.ckpt.gguf" \
     && ok "two runs with 2 threads: identical bytes" || bad "two runs with 2 threads differ"
+
+# a multiaxis decoder: its settings are stored in the model file, which
+# translates; resuming keeps them
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/ma.gguf" "${TINY[@]}" --max-steps 6 \
+    --dec-attn multiaxis --window 3 || bad "multiaxis training"
+info=$("$P" info "$W/ma.gguf" 2>&1)
+grep -q "petit.dec_attn.*multiaxis" <<<"$info" && grep -q "petit.attn_window.*3" <<<"$info" &&
+    grep -q "petit.local_heads.*1" <<<"$info" && grep -q "petit.grid_heads.*1" <<<"$info" &&
+    ok "multiaxis settings in the model file (W 3, 1 local + 1 grid head)" || bad "multiaxis keys: $info"
+n=$(head -5 "$W/s.en" | "$P" translate -m "$W/ma.gguf" --threads 1 | wc -l)
+[ "$n" -eq 5 ] && ok "a multiaxis model translates" || bad "multiaxis translate: $n lines"
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --resume "$W/ma.ckpt.gguf" -o "$W/ma2.gguf" --max-steps 8 \
+    --threads 1 --quiet || bad "multiaxis resume"
+"$P" info "$W/ma2.gguf" 2>&1 | grep -q "petit.attn_window.*3" && ok "resume keeps the multiaxis settings" ||
+    bad "resume lost the multiaxis settings"
 
 [ $fail -eq 0 ] && echo "t_train: all ok"
 exit $fail

@@ -15,7 +15,8 @@
 
 #define N 40
 
-static void run(int norm, int act, int pos) {
+/* multiaxis: 0 = dense decoder; else 4 heads: 1 local, 2 grid, 1 dense, W = 4 */
+static void run(int norm, int act, int pos, int multiaxis) {
     char src[1024], tgt[1024];
     snprintf(src, sizeof src, "%s/train/multi30k.en", test_data_dir());
     snprintf(tgt, sizeof tgt, "%s/train/multi30k.fr", test_data_dir());
@@ -27,6 +28,8 @@ static void run(int norm, int act, int pos) {
     c.vocab = spm_vocab_size(sp), c.d_model = 32, c.n_heads = 2, c.d_ff = 64;
     c.enc_layers = 2, c.dec_layers = 2, c.max_len = 48, c.dropout = 0;
     c.norm = norm, c.act = act, c.pos = pos;
+    if (multiaxis)
+        c.n_heads = 4, c.dec_attn = PT_ATTN_MULTIAXIS, c.attn_window = 4, c.local_heads = 1, c.grid_heads = 2;
     pt_train_opts o;
     pt_train_opts_default(&o);
     o.lr = 3e-3f, o.warmup = 20, o.schedule = PT_SCHED_CONSTANT, o.batch_tokens = 1000;
@@ -39,7 +42,8 @@ static void run(int norm, int act, int pos) {
     pt_batcher bb = {0};
     pt_step_stats st;
     for (int s = 0; s < 150; s++) pt_trainer_step(&t, &corp, &ep, &bb, &st);
-    printf("%s/%s/%s: trained to loss %.3f\n", pt_norm_name(norm), pt_act_name(act), pt_pos_name(pos), st.loss);
+    printf("%s/%s/%s/%s: trained to loss %.3f\n", pt_norm_name(norm), pt_act_name(act), pt_pos_name(pos),
+           pt_attn_name(c.dec_attn), st.loss);
     const pt_model *m = &t.model;
 
     const int *srcs[N];
@@ -143,7 +147,8 @@ static void run(int norm, int act, int pos) {
 
 int main(void) {
     nn_set_threads(1);
-    run(PT_NORM_PRE, NN_ACT_RELU, PT_POS_SINUSOIDAL);
-    run(PT_NORM_POST, NN_ACT_GELU, PT_POS_LEARNED);
+    run(PT_NORM_PRE, NN_ACT_RELU, PT_POS_SINUSOIDAL, 0);
+    run(PT_NORM_POST, NN_ACT_GELU, PT_POS_LEARNED, 0);
+    run(PT_NORM_PRE, NN_ACT_RELU, PT_POS_SINUSOIDAL, 1);
     return test_done("test_decode");
 }

@@ -27,11 +27,13 @@ static void make_batch(pt_batch *b, const pt_config *c, pt_rng *r) {
     *b = (pt_batch){3, 7, 6, src, src_len, tin, tout, tlen};
 }
 
-static void check_model(int norm, int act, int pos, int emb_scale) {
+/* multiaxis: the decoder's 2 heads are 1 local + 1 grid, W = 2 */
+static void check_model(int norm, int act, int pos, int emb_scale, int multiaxis) {
     pt_config c;
     pt_config_default(&c);
     c.vocab = 23, c.d_model = 8, c.n_heads = 2, c.d_ff = 12, c.enc_layers = 2, c.dec_layers = 2;
     c.max_len = 10, c.norm = norm, c.act = act, c.pos = pos, c.emb_scale = emb_scale, c.dropout = 0;
+    if (multiaxis) c.dec_attn = PT_ATTN_MULTIAXIS, c.attn_window = 2, c.local_heads = 1, c.grid_heads = 1;
     pt_model m;
     CHECK(pt_model_init(&m, &c) == 0, "init: %s", pt_error());
     pt_model_init_weights(&m, 7);
@@ -117,9 +119,11 @@ static void check_sgemm(void) {
 int main(void) {
     nn_set_threads(2);
     check_sgemm();
-    check_model(PT_NORM_PRE, NN_ACT_RELU, PT_POS_SINUSOIDAL, 1);
-    check_model(PT_NORM_PRE, NN_ACT_GELU, PT_POS_LEARNED, 0);
-    check_model(PT_NORM_POST, NN_ACT_SWISH, PT_POS_SINUSOIDAL, 1);
-    check_model(PT_NORM_POST, NN_ACT_GELU, PT_POS_LEARNED, 0);
+    check_model(PT_NORM_PRE, NN_ACT_RELU, PT_POS_SINUSOIDAL, 1, 0);
+    check_model(PT_NORM_PRE, NN_ACT_GELU, PT_POS_LEARNED, 0, 0);
+    check_model(PT_NORM_POST, NN_ACT_SWISH, PT_POS_SINUSOIDAL, 1, 0);
+    check_model(PT_NORM_POST, NN_ACT_GELU, PT_POS_LEARNED, 0, 0);
+    check_model(PT_NORM_PRE, NN_ACT_RELU, PT_POS_SINUSOIDAL, 1, 1);
+    check_model(PT_NORM_POST, NN_ACT_GELU, PT_POS_LEARNED, 0, 1);
     return test_done("test_gradcheck");
 }

@@ -297,15 +297,26 @@ static double att_loss(void *p) {
  * h = 1e-2: a step in k or v moves up to Tq rows of ctx; rounding
  * ~1e-6 / 2h = 5e-5, truncation ~h^2/6 * few ~ 1e-4 (inputs of std 1, dh = 4).
  * Tolerance 1e-3 + 1e-2 |n|. */
+/* Whether the mask lets query i of head h (batch row b) see key j: written
+ * from the definitions (nn.h), independently of nn_mask_span. */
+static int allowed(const nn_mask *m, int b, int h, int i, int j) {
+    if (m->kind == NN_MASK_PAD) return j < m->klen[b];
+    if (j > i) return 0;
+    if (m->kind == NN_MASK_CAUSAL || h >= m->n_local + m->n_grid) return 1;
+    if (h < m->n_local) return i - m->window < j;
+    return (i - j) % m->window == 0;
+}
+
 static void check_attention(const nn_mask *m, const char *name, int B, int Tq, int Tk, int fused,
-                            uint64_t seed) {
-    const int H = 2, dh = 4, D = H * dh, ld = 3 * D;
+                            int H, uint64_t seed) {
+    const int dh = 4, D = H * dh, ld = 3 * D;
+    const size_t cols = nn_mask_pcols(m, H, Tk);
     pt_rng r = {seed};
     size_t nq = (size_t)B * Tq * ld, nkv = (size_t)B * Tk * ld;
     float *qbuf = fvec(nq), *kvbuf = fused ? qbuf : fvec(nkv);
     fill_normal(qbuf, nq, &r, 1, 0);
     if (!fused) fill_normal(kvbuf, nkv, &r, 1, 0);
-    att_ctx c = {qbuf, kvbuf + D, kvbuf + 2 * D, fvec((size_t)B * Tq * D), fvec((size_t)B * H * Tq * Tk),
+    att_ctx c = {qbuf, kvbuf + D, kvbuf + 2 * D, fvec((size_t)B * Tq * D), fvec((size_t)B * Tq * cols),
                  fvec((size_t)B * Tq * D), ld, ld, B, Tq, Tk, H, dh, m};
     fill_normal(c.w, (size_t)B * Tq * D, &r, 1, 0);
     att_loss(&c);
@@ -317,7 +328,7 @@ static void check_attention(const nn_mask *m, const char *name, int B, int Tq, i
     for (size_t i = 0; i < nq; i++) dqbuf[i] = sent;
     if (!fused)
         for (size_t i = 0; i < nkv; i++) dkvbuf[i] = sent;
-    float *dS = fvec((size_t)B * H * Tq * Tk);
+    float *dS = fvec((size_t)B * Tq * cols);
     nn_attention_backward(dqbuf, dkvbuf + D, dkvbuf + 2 * D, dS, c.w, c.P, c.q, ld, c.k, c.v, ld, B, Tq,
                           Tk, H, dh, m);
     if (!fused) {
@@ -337,34 +348,79 @@ static void check_attention(const nn_mask *m, const char *name, int B, int Tq, i
     snprintf(what, sizeof what, "attention %s dv", name);
     fd_check(what, att_loss, &c, c.v, ld, dkvbuf + 2 * D, ld, B * Tk, D, 1e-2f, 1e-3, 1e-2);
 
-    /* probabilities: exactly 0 where masked, rows sum to 1; keys no query
-     * may see get exactly zero dk and dv */
+    /* probabilities: each map row holds exactly the allowed keys in order
+     * (then zeros) and sums to 1; keys a head's queries may not see get
+     * exactly zero dk and dv in that head's columns */
     att_loss(&c);
-    int leak = 0, badsum = 0, reach[64] = {0};
+    int leak = 0, badsum = 0, badspan = 0;
+    char *reach = calloc((size_t)B * Tk * H, 1);
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
+        for (int h = 0; h < H; h++) {
+            int w = nn_mask_width(m, h, Tk);
+            size_t o = (size_t)b * Tq * cols;
+            for (int g = 0; g < h; g++) o += (size_t)Tq * nn_mask_width(m, g, Tk);
             for (int i = 0; i < Tq; i++) {
-                const float *p = c.P + (((size_t)b * H + h) * Tq + i) * Tk;
-                int end = m->kind == NN_MASK_CAUSAL ? (i + 1 < Tk ? i + 1 : Tk) : m->klen[b];
-                double s = 0;
+                const float *p = c.P + o + (size_t)i * w;
+                int j0, st, n = nn_mask_span(m, b, h, i, Tk, &j0, &st), s = 0;
+                double sum = 0;
                 for (int j = 0; j < Tk; j++) {
-                    if (j >= end) leak += p[j] != 0.0f;
-                    else reach[b * Tk + j] = 1;
-                    s += p[j];
+                    if (!allowed(m, b, h, i, j)) continue;
+                    badspan += s >= n || j0 + s * st != j;
+                    reach[((size_t)b * Tk + j) * H + h] = 1;
+                    s++;
                 }
-                badsum += !(fabs(s - 1) < 1e-5);
+                badspan += s != n || n > w;
+                for (int t = 0; t < w; t++) {
+                    if (t >= n) leak += p[t] != 0.0f;
+                    sum += p[t];
+                }
+                badsum += !(fabs(sum - 1) < 1e-5);
             }
-    CHECK(leak == 0, "attention %s: %d masked probabilities are not exactly 0", name, leak);
+        }
+    CHECK(badspan == 0, "attention %s: %d query spans differ from the mask's definition", name, badspan);
+    CHECK(leak == 0, "attention %s: %d map entries past the allowed keys are not exactly 0", name, leak);
     CHECK(badsum == 0, "attention %s: %d probability rows do not sum to 1", name, badsum);
     int nz = 0, masked = 0;
     for (int j = 0; j < B * Tk; j++)
-        if (!reach[j]) {
-            masked++;
-            for (int d = 0; d < D; d++)
-                nz += dkvbuf[(size_t)j * ld + D + d] != 0.0f || dkvbuf[(size_t)j * ld + 2 * D + d] != 0.0f;
-        }
+        for (int h = 0; h < H; h++)
+            if (!reach[(size_t)j * H + h]) {
+                masked++;
+                for (int d = h * dh; d < (h + 1) * dh; d++)
+                    nz += dkvbuf[(size_t)j * ld + D + d] != 0.0f || dkvbuf[(size_t)j * ld + 2 * D + d] != 0.0f;
+            }
     CHECK(nz == 0, "attention %s: %d gradient elements of masked keys are not exactly 0", name, nz);
     if (m->kind == NN_MASK_PAD) CHECK(masked > 0, "attention %s: the test masks no key", name);
+    /* per query: moving the keys and values it may not see changes no bit of
+     * its output (in any head) */
+    {
+        float *ctx0 = fvec((size_t)B * Tq * D), *kv2 = fvec(nkv);
+        memcpy(ctx0, c.ctx, sizeof(float) * B * Tq * D);
+        memcpy(kv2, kvbuf, sizeof(float) * nkv);
+        int moved = 0, tried = 0;
+        for (int b = 0; b < B; b++)
+            for (int i = 0; i < Tq; i++) {
+                int any = 0;
+                for (int h = 0; h < H; h++)
+                    for (int j = 0; j < Tk; j++)
+                        if (!allowed(m, b, h, i, j)) {
+                            any = 1;
+                            for (int d = h * dh; d < (h + 1) * dh; d++) {
+                                kvbuf[(size_t)(b * Tk + j) * ld + D + d] -= 2.0f;
+                                kvbuf[(size_t)(b * Tk + j) * ld + 2 * D + d] += 5.0f;
+                            }
+                        }
+                if (!any) continue;
+                tried++;
+                att_loss(&c);
+                moved += memcmp(ctx0 + (size_t)(b * Tq + i) * D, c.ctx + (size_t)(b * Tq + i) * D,
+                                sizeof(float) * D) != 0;
+                memcpy(kvbuf, kv2, sizeof(float) * nkv);
+            }
+        CHECK(moved == 0, "attention %s: %d of %d queries depend on keys they may not see", name, moved, tried);
+        if (m->kind != NN_MASK_PAD || masked) CHECK(tried > 0, "attention %s: no query has a masked key", name);
+        att_loss(&c);
+        free(ctx0), free(kv2);
+    }
     /* and masked keys do not move the output: changing them changes no bit */
     if (masked) {
         float *ctx0 = fvec((size_t)B * Tq * D);
@@ -372,18 +428,38 @@ static void check_attention(const nn_mask *m, const char *name, int B, int Tq, i
         float *kv2 = fvec(nkv);
         memcpy(kv2, kvbuf, sizeof(float) * nkv);
         for (int j = 0; j < B * Tk; j++)
-            if (!reach[j])
-                for (int d = 0; d < 2 * D; d++) kvbuf[(size_t)j * ld + D + d] += 3.0f;
+            for (int h = 0; h < H; h++)
+                if (!reach[(size_t)j * H + h])
+                    for (int d = h * dh; d < (h + 1) * dh; d++) {
+                        kvbuf[(size_t)j * ld + D + d] += 3.0f;
+                        kvbuf[(size_t)j * ld + 2 * D + d] += 3.0f;
+                    }
         att_loss(&c);
         CHECK(memcmp(ctx0, c.ctx, sizeof(float) * B * Tq * D) == 0,
               "attention %s: masked keys change the output", name);
         memcpy(kvbuf, kv2, sizeof(float) * nkv);
         free(ctx0), free(kv2);
     }
+    free(reach);
 
     free(dS), free(c.ctx), free(c.P), free(c.w);
     free(qbuf), free(dqbuf);
     if (!fused) free(kvbuf), free(dkvbuf);
+}
+
+/* A window as long as the sequence makes a local head a causal one: the same
+ * keys in the same order, so the same bits. */
+static void check_local_is_causal(void) {
+    const int B = 2, T = 6, H = 2, dh = 4, D = H * dh, ld = 3 * D;
+    pt_rng r = {47};
+    float *x = fvec((size_t)B * T * ld), *c1 = fvec((size_t)B * T * D), *c2 = fvec((size_t)B * T * D);
+    float *P = fvec((size_t)B * H * T * T);
+    fill_normal(x, (size_t)B * T * ld, &r, 1, 0);
+    nn_mask causal = {.kind = NN_MASK_CAUSAL}, local = {NN_MASK_MULTIAXIS, NULL, T, H, 0};
+    nn_attention(c1, P, x, ld, x + D, x + 2 * D, ld, B, T, T, H, dh, &causal);
+    nn_attention(c2, P, x, ld, x + D, x + 2 * D, ld, B, T, T, H, dh, &local);
+    CHECK(memcmp(c1, c2, sizeof(float) * B * T * D) == 0, "local attention with W = T differs from causal");
+    free(x), free(c1), free(c2), free(P);
 }
 
 /* ---- cross-entropy --------------------------------------------------- */
@@ -600,10 +676,20 @@ int main(void) {
     /* padding: different key lengths per sentence (one of 1: a lone key
      * gets dk = 0), Tq < Tk and Tq > Tk */
     const int klen3[3] = {5, 3, 1}, klen2[2] = {2, 4};
-    nn_mask pad3 = {NN_MASK_PAD, klen3}, pad2 = {NN_MASK_PAD, klen2}, causal = {NN_MASK_CAUSAL, NULL};
-    check_attention(&pad3, "pad B=3 Tq=3 Tk=5", 3, 3, 5, 0, 41);
-    check_attention(&pad2, "pad B=2 Tq=6 Tk=4", 2, 6, 4, 0, 42);
-    check_attention(&causal, "causal fused B=2 T=5", 2, 5, 5, 1, 43);
+    nn_mask pad3 = {.kind = NN_MASK_PAD, .klen = klen3}, pad2 = {.kind = NN_MASK_PAD, .klen = klen2};
+    nn_mask causal = {.kind = NN_MASK_CAUSAL};
+    check_attention(&pad3, "pad B=3 Tq=3 Tk=5", 3, 3, 5, 0, 2, 41);
+    check_attention(&pad2, "pad B=2 Tq=6 Tk=4", 2, 6, 4, 0, 2, 42);
+    check_attention(&causal, "causal fused B=2 T=5", 2, 5, 5, 1, 2, 43);
+    /* multiaxis: a local, a grid and a causal head; W = 3 over T = 8 (the
+     * local window and the grid stride both bite), and W = 1 (local sees only
+     * itself, grid is causal) */
+    nn_mask ma3 = {NN_MASK_MULTIAXIS, NULL, 3, 1, 1}, ma1 = {NN_MASK_MULTIAXIS, NULL, 1, 1, 1};
+    nn_mask ma_all = {NN_MASK_MULTIAXIS, NULL, 2, 2, 1};
+    check_attention(&ma3, "multiaxis W=3 fused B=2 T=8", 2, 8, 8, 1, 3, 44);
+    check_attention(&ma1, "multiaxis W=1 fused B=1 T=5", 1, 5, 5, 1, 3, 45);
+    check_attention(&ma_all, "multiaxis W=2 2 local + 1 grid B=2 T=7", 2, 7, 7, 1, 3, 46);
+    check_local_is_causal();
 
     check_xent(0.0f, 1.0f, 51);
     check_xent(0.0f, 0.37f, 52);

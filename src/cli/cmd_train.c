@@ -35,6 +35,11 @@ static const char *usage_text =
     "  --enc-layers N (6)  --dec-layers N (6)  --max-len N (128 tokens)\n"
     "  --norm pre|post (pre)  --act relu|gelu|swish (relu)\n"
     "  --pos sinusoidal|learned (sinusoidal)  --no-emb-scale  --dropout P (0.1)\n"
+    "  --dec-attn dense|multiaxis (dense)  decoder self-attention; multiaxis: each\n"
+    "                              head looks along one axis (MODEL.md):\n"
+    "  --window W (16)             local heads see the last W positions, grid\n"
+    "                              heads every W-th position back\n"
+    "  --local-heads N (heads/2)  --grid-heads N (the rest)  (others stay dense)\n"
     "training:\n"
     "  --batch-tokens N (4096)     padded tokens per batch\n"
     "  --accum N (1)               batches per optimizer step\n"
@@ -137,6 +142,8 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         MINT("--ff", a->cfg.d_ff, 1, 65536) MINT("--enc-layers", a->cfg.enc_layers, 1, 64)
         MINT("--dec-layers", a->cfg.dec_layers, 1, 64) MINT("--max-len", a->cfg.max_len, 4, 16384)
         FLT("--dropout", a->cfg.dropout, 0, 0.95)
+        MINT("--window", a->cfg.attn_window, 0, 1 << 20) MINT("--local-heads", a->cfg.local_heads, 0, 1 << 20)
+        MINT("--grid-heads", a->cfg.grid_heads, 0, 1 << 20)
         INT("--batch-tokens", a->opts.batch_tokens, 16, 1 << 24)
         INT("--accum", a->opts.accum, 1, 1024)
         FLT("--lr", a->opts.lr, 0, 10) INT("--warmup", a->opts.warmup, 0, 1 << 30)
@@ -163,14 +170,17 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
             i++;
             continue;
         }
-        if (!strcmp(f, "--norm") || !strcmp(f, "--act") || !strcmp(f, "--pos") || !strcmp(f, "--schedule")) {
+        if (!strcmp(f, "--norm") || !strcmp(f, "--act") || !strcmp(f, "--pos") || !strcmp(f, "--schedule") ||
+            !strcmp(f, "--dec-attn")) {
             if (!v) return cli_usage("train", "%s needs a value", f);
             int r = !strcmp(f, "--norm") ? pt_norm_parse(v) : !strcmp(f, "--act") ? pt_act_parse(v)
-                    : !strcmp(f, "--pos") ? pt_pos_parse(v) : pt_schedule_parse(v);
+                    : !strcmp(f, "--pos") ? pt_pos_parse(v) : !strcmp(f, "--dec-attn") ? pt_attn_parse(v)
+                    : pt_schedule_parse(v);
             if (r < 0) return cli_usage("train", "%s: unknown value '%s'", f, v);
             if (!strcmp(f, "--norm")) a->cfg.norm = r, a->cfg_given = 1;
             else if (!strcmp(f, "--act")) a->cfg.act = r, a->cfg_given = 1;
             else if (!strcmp(f, "--pos")) a->cfg.pos = r, a->cfg_given = 1;
+            else if (!strcmp(f, "--dec-attn")) a->cfg.dec_attn = r, a->cfg_given = 1;
             else a->opts.schedule = r;
             i++;
             continue;
@@ -229,6 +239,7 @@ int cmd_train(int argc, char **argv) {
     train_args a;
     memset(&a, 0, sizeof a);
     pt_config_default(&a.cfg);
+    a.cfg.attn_window = a.cfg.local_heads = a.cfg.grid_heads = -1; /* not given */
     pt_train_opts_default(&a.opts);
     a.valid_every = 500, a.save_every = 1000, a.log_every = 10;
     if (argc < 2) {
@@ -242,6 +253,16 @@ int cmd_train(int argc, char **argv) {
     if (!a.vocab && !a.resume) return cli_usage("train", "--vocab is required (petit vocab makes one)");
     if (!!a.dev_src != !!a.dev_tgt) return cli_usage("train", "--dev-src and --dev-tgt go together");
     if (!a.max_steps && !a.max_epochs) a.max_epochs = 10;
+    pt_config *ac = &a.cfg;
+    if (ac->dec_attn == PT_ATTN_MULTIAXIS) { /* defaults: W = 16, half the heads local, the rest grid */
+        if (ac->attn_window < 0) ac->attn_window = 16 < ac->max_len ? 16 : ac->max_len;
+        if (ac->local_heads < 0) ac->local_heads = ac->grid_heads < 0 ? ac->n_heads / 2 : ac->n_heads - ac->grid_heads;
+        if (ac->grid_heads < 0) ac->grid_heads = ac->n_heads - ac->local_heads;
+    } else if (ac->attn_window >= 0 || ac->local_heads >= 0 || ac->grid_heads >= 0) {
+        return cli_usage("train", "--window, --local-heads and --grid-heads need --dec-attn multiaxis");
+    } else {
+        ac->attn_window = ac->local_heads = ac->grid_heads = 0;
+    }
     char ckpt_buf[4096];
     if (!a.ckpt) {
         size_t n = strlen(a.out);

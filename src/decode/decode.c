@@ -17,6 +17,23 @@ void pt_decode_opts_default(pt_decode_opts *o) {
     o->nbest = 1;
 }
 
+/* The self-attention cache of one kind of head (nn.h's NN_HEAD_*): heads
+ * [h0, h0 + nh), their key (or value) columns [h0*dh, (h0+nh)*dh) stored as
+ * slots of nh*dh floats at offset `off` of a row's cache. Where position j
+ * lives, so that each query reads its keys as one run of consecutive slots
+ * in increasing j, the order training's attention sums them in:
+ *   dense: slot j (T slots);
+ *   local: a ring of W slots mirrored once (2W slots): j is written to slots
+ *          j mod W and j mod W + W, so the last W positions are consecutive;
+ *   grid:  slot (j mod W) * G + j / W (W * G slots, G = ceil(T / W)), so the
+ *          positions i, i-W, i-2W, ... that query i sees are consecutive.
+ * A step at position t reads t+1 dense slots, min(t+1, W) local ones and
+ * t/W + 1 grid ones. */
+typedef struct {
+    int h0, nh, slots, G;
+    size_t off;
+} kv_part;
+
 typedef struct {
     int *ids;   /* (cap_T) */
     int n;
@@ -28,9 +45,13 @@ struct pt_decoder {
     pt_acts *enc;          /* encoder activations */
     pt_acts_caps enc_caps;
     int cap_B, cap_R, cap_T, cap_S, K2; /* K2 = 2K finished slots per sentence */
-    /* kv_self: per layer (cap_R, cap_T, D) keys and values, two copies for gathering */
+    /* kv_self: per layer, per row, keys and values in kv_part layouts (one
+     * per kind of head); two copies for gathering beams */
     float *kself[2], *vself[2];
-    int cur;               /* which copy is live */
+    kv_part part[3];       /* NN_HEAD_DENSE, NN_HEAD_LOCAL, NN_HEAD_GRID */
+    size_t row_floats;     /* one row's cache in one layer */
+    int kc;                /* which cache copy is live */
+    int cur;               /* which history copy is live */
     float *ckv;            /* kv_cross: per layer (cap_B * cap_S, 2D) */
     /* per-step scratch, rows R */
     float *x, *h, *qkv, *ctx, *o, *up, *logits, *mean, *rstd, *att;
@@ -91,9 +112,21 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     d->cap_B = B, d->cap_S = S, d->cap_R = R, d->cap_T = T, d->K2 = K2;
     size_t D = (size_t)c->d_model, F = (size_t)c->d_ff, V = (size_t)c->vocab, L = (size_t)c->dec_layers;
     size_t H = (size_t)c->n_heads, TS = (size_t)(T > S ? T : S);
+    /* cache layout: local heads, grid heads, dense heads */
+    nn_mask sm = pt_dec_self_mask(c);
+    int W = c->attn_window, nl = sm.kind == NN_MASK_MULTIAXIS ? sm.n_local : 0;
+    int ng = sm.kind == NN_MASK_MULTIAXIS ? sm.n_grid : 0, dh = c->d_model / c->n_heads;
+    kv_part *pl = &d->part[NN_HEAD_LOCAL], *pg = &d->part[NN_HEAD_GRID], *pd = &d->part[NN_HEAD_DENSE];
+    *pl = (kv_part){0, nl, nl ? 2 * W : 0, 0, 0};
+    *pg = (kv_part){nl, ng, 0, ng ? (T + W - 1) / W : 0, 0};
+    pg->slots = ng ? W * pg->G : 0;
+    *pd = (kv_part){nl + ng, c->n_heads - nl - ng, T, 0, 0};
+    pg->off = (size_t)pl->slots * nl * dh;
+    pd->off = pg->off + (size_t)pg->slots * ng * dh;
+    d->row_floats = pd->off + (size_t)pd->slots * pd->nh * dh;
     for (int i = 0; i < 2; i++) {
-        d->kself[i] = pt_alloc_aligned(L * R * T * D * sizeof(float));
-        d->vself[i] = pt_alloc_aligned(L * R * T * D * sizeof(float));
+        d->kself[i] = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
+        d->vself[i] = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
         d->hist[i] = pt_calloc((size_t)R * T, sizeof(int));
     }
     d->ckv = pt_alloc_aligned(L * B * S * 2 * D * sizeof(float));
@@ -160,22 +193,40 @@ static void step(pt_decoder *d, int R, int t) {
         for (int i = 0; i < D; i++) d->x[(size_t)r * D + i] = e[i] * es + q[i];
     }
     int TS = T > S ? T : S;
+    nn_mask sm = pt_dec_self_mask(c);
     for (int l = 0; l < c->dec_layers; l++) {
-        float *ks = d->kself[d->cur] + (size_t)l * d->cap_R * T * D;
-        float *vs = d->vself[d->cur] + (size_t)l * d->cap_R * T * D;
-        /* causal self-attention over positions 0..t of the row's own cache */
+        size_t rf = d->row_floats;
+        float *ks = d->kself[d->kc] + (size_t)l * d->cap_R * rf;
+        float *vs = d->vself[d->kc] + (size_t)l * d->cap_R * rf;
+        /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         nn_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
-        for (int r = 0; r < R; r++) {
-            memcpy(ks + ((size_t)r * T + t) * D, d->qkv + (size_t)r * 3 * D + D, (size_t)D * sizeof(float));
-            memcpy(vs + ((size_t)r * T + t) * D, d->qkv + (size_t)r * 3 * D + 2 * D, (size_t)D * sizeof(float));
-        }
+        for (int r = 0; r < R; r++)
+            for (int kind = 0; kind < 3; kind++) {
+                const kv_part *pp = &d->part[kind];
+                if (!pp->nh) continue;
+                size_t w = (size_t)pp->nh * dh, c0 = (size_t)pp->h0 * dh;
+                const float *kn = d->qkv + (size_t)r * 3 * D + D + c0, *vn = kn + D;
+                float *kr = ks + r * rf + pp->off, *vr = vs + r * rf + pp->off;
+                int W = c->attn_window, sl[2] = {t, -1};
+                if (kind == NN_HEAD_LOCAL) sl[0] = t % W, sl[1] = t % W + W;
+                if (kind == NN_HEAD_GRID) sl[0] = (t % W) * pp->G + t / W;
+                for (int i = 0; i < 2 && sl[i] >= 0; i++) {
+                    memcpy(kr + sl[i] * w, kn, w * sizeof(float));
+                    memcpy(vr + sl[i] * w, vn, w * sizeof(float));
+                }
+            }
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
         for (int r = 0; r < R; r++)
-            for (int h = 0; h < H; h++)
+            for (int h = 0; h < H; h++) {
+                int kind = nn_mask_head(&sm, h), W = c->attn_window, first = 0, n = t + 1;
+                const kv_part *pp = &d->part[kind];
+                if (kind == NN_HEAD_LOCAL) n = t + 1 < W ? t + 1 : W, first = t + 1 <= W ? 0 : (t + 1) % W;
+                if (kind == NN_HEAD_GRID) n = t / W + 1, first = (t % W) * pp->G;
+                size_t w = (size_t)pp->nh * dh, o = r * rf + pp->off + first * w + (size_t)(h - pp->h0) * dh;
                 nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
-                       d->qkv + (size_t)r * 3 * D + h * dh, ks + (size_t)r * T * D + h * dh,
-                       vs + (size_t)r * T * D + h * dh, D, t + 1, dh, scale);
+                          d->qkv + (size_t)r * 3 * D + h * dh, ks + o, vs + o, (int)w, n, dh, scale);
+            }
         nn_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
         sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         /* cross-attention over the row's sentence */
@@ -207,6 +258,44 @@ static void step(pt_decoder *d, int R, int t) {
     }
     nn_linear(d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
     d->steps++;
+}
+
+/* Copy the positions 0..t of one row's cache (all parts) from src to dst. */
+static void copy_row(const pt_decoder *d, float *dst, const float *src, int t) {
+    const int dh = d->m->cfg.d_model / d->m->cfg.n_heads, W = d->m->cfg.attn_window;
+    for (int kind = 0; kind < 3; kind++) {
+        const kv_part *pp = &d->part[kind];
+        if (!pp->nh) continue;
+        size_t w = (size_t)pp->nh * dh;
+        float *a = dst + pp->off;
+        const float *b = src + pp->off;
+        if (kind == NN_HEAD_DENSE) memcpy(a, b, (size_t)(t + 1) * w * sizeof(float));
+        if (kind == NN_HEAD_LOCAL) memcpy(a, b, (size_t)pp->slots * w * sizeof(float));
+        if (kind == NN_HEAD_GRID)
+            for (int r = 0; r < W && r <= t; r++) /* residue class r holds (t-r)/W + 1 positions */
+                memcpy(a + (size_t)r * pp->G * w, b + (size_t)r * pp->G * w,
+                       (size_t)((t - r) / W + 1) * w * sizeof(float));
+    }
+}
+
+/* Give row i the cache of its parent row d->parent[i], for rows 0..nR-1.
+ * When every parent is at or after its child (greedy search, or beams that
+ * only drop), the rows move down in place in increasing order; otherwise
+ * they are gathered into the other copy. */
+static void gather(pt_decoder *d, int nR, int t) {
+    int inplace = 1;
+    for (int i = 0; i < nR; i++) inplace &= d->parent[i] >= i;
+    const int L = d->m->cfg.dec_layers;
+    const size_t rf = d->row_floats, lf = (size_t)d->cap_R * rf;
+    int src = d->kc, dst = inplace ? d->kc : !d->kc;
+    for (int l = 0; l < L; l++)
+        for (int i = 0; i < nR; i++) {
+            if (inplace && d->parent[i] == i) continue;
+            size_t to = l * lf + i * rf, from = l * lf + (size_t)d->parent[i] * rf;
+            copy_row(d, d->kself[dst] + to, d->kself[src] + from, t);
+            copy_row(d, d->vself[dst] + to, d->vself[src] + from, t);
+        }
+    d->kc = dst;
 }
 
 /* log-softmax of each row in place */
@@ -281,7 +370,7 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     }
     /* one live row per sentence: the empty hypothesis */
     int R = B;
-    d->cur = 0;
+    d->cur = 0, d->kc = 0;
     for (int b = 0; b < B; b++) {
         d->row_sent[b] = b, d->tok[b] = c->bos_id, d->score[b] = 0.0f;
         d->active[b] = 1, d->n_fin[b] = 0, d->row0[b] = b, d->nrows[b] = 1;
@@ -341,22 +430,12 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
                 d->nrows[b] = nR - start;
             }
         }
-        /* gather the caches of the surviving rows from their parents */
-        int nxt = !d->cur;
-        for (int l = 0; l < c->dec_layers; l++) {
-            size_t lo = (size_t)l * d->cap_R * T * D;
-            for (int i = 0; i < nR; i++) {
-                memcpy(d->kself[nxt] + lo + (size_t)i * T * D, d->kself[d->cur] + lo + (size_t)d->parent[i] * T * D,
-                       (size_t)(t + 1) * D * sizeof(float));
-                memcpy(d->vself[nxt] + lo + (size_t)i * T * D, d->vself[d->cur] + lo + (size_t)d->parent[i] * T * D,
-                       (size_t)(t + 1) * D * sizeof(float));
-            }
-        }
+        gather(d, nR, t);
         for (int i = 0; i < nR; i++) {
             d->score[i] = d->new_score[i];
             d->tok[i] = nhist[(size_t)i * T + t];
         }
-        d->cur = nxt;
+        d->cur = !d->cur;
         R = nR;
     }
     /* sort each sentence's finished hypotheses: best normalized score first,

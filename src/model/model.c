@@ -27,6 +27,9 @@ void pt_config_default(pt_config *c) {
     c->pos = PT_POS_SINUSOIDAL;
     c->emb_scale = 1;
     c->dec_attn = PT_ATTN_DENSE;
+    c->attn_window = 0;
+    c->local_heads = 0;
+    c->grid_heads = 0;
     c->dropout = 0.1f;
     c->ln_eps = 1e-5f;
     c->unk_id = 0;
@@ -38,6 +41,7 @@ void pt_config_default(pt_config *c) {
 static const char *norm_names[] = {"pre", "post"};
 static const char *act_names[] = {"relu", "gelu", "swish"};
 static const char *pos_names[] = {"sinusoidal", "learned"};
+static const char *attn_names[] = {"dense", "multiaxis"};
 
 static int parse_name(const char *s, const char **names, int n) {
     for (int i = 0; i < n; i++)
@@ -50,6 +54,8 @@ const char *pt_pos_name(int v) { return v >= 0 && v < 2 ? pos_names[v] : "?"; }
 int pt_norm_parse(const char *s) { return parse_name(s, norm_names, 2); }
 int pt_act_parse(const char *s) { return parse_name(s, act_names, 3); }
 int pt_pos_parse(const char *s) { return parse_name(s, pos_names, 2); }
+const char *pt_attn_name(int v) { return v >= 0 && v < 2 ? attn_names[v] : "?"; }
+int pt_attn_parse(const char *s) { return parse_name(s, attn_names, 2); }
 
 int pt_config_check(const pt_config *c) {
 #define RANGE(f, lo, hi) \
@@ -64,7 +70,7 @@ int pt_config_check(const pt_config *c) {
     RANGE(norm, 0, 1);
     RANGE(act, 0, 2);
     RANGE(pos, 0, 1);
-    RANGE(dec_attn, 0, 0);
+    RANGE(dec_attn, 0, 1);
     RANGE(pad_id, 0, c->vocab - 1);
     RANGE(bos_id, 0, c->vocab - 1);
     RANGE(eos_id, 0, c->vocab - 1);
@@ -77,6 +83,19 @@ int pt_config_check(const pt_config *c) {
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return pt_set_error("config: dropout %g is outside [0, 1)", c->dropout);
     if (!(c->ln_eps > 0.0f && c->ln_eps < 1.0f)) return pt_set_error("config: ln_eps %g is not in (0, 1)", c->ln_eps);
+    if (c->dec_attn == PT_ATTN_MULTIAXIS) {
+        if (c->attn_window < 1)
+            return pt_set_error("config: multiaxis attention needs a window of at least 1 (got %d)", c->attn_window);
+        if (c->attn_window > c->max_len)
+            return pt_set_error("config: window %d is larger than the maximum length %d", c->attn_window, c->max_len);
+        if (c->local_heads < 0 || c->grid_heads < 0)
+            return pt_set_error("config: negative head counts (local %d, grid %d)", c->local_heads, c->grid_heads);
+        if (c->local_heads + c->grid_heads > c->n_heads)
+            return pt_set_error("config: %d local + %d grid heads is more than the %d heads", c->local_heads,
+                                c->grid_heads, c->n_heads);
+        if (c->local_heads + c->grid_heads == 0)
+            return pt_set_error("config: multiaxis attention with no local or grid head (use dense)");
+    }
     return 0;
 }
 
@@ -93,7 +112,12 @@ void pt_config_to_gguf(const pt_config *c, gguf_writer *w) {
     gguf_set_str(w, "petit.act", pt_act_name(c->act));
     gguf_set_str(w, "petit.pos", pt_pos_name(c->pos));
     gguf_set_bool(w, "petit.emb_scale", c->emb_scale);
-    gguf_set_str(w, "petit.dec_attn", "dense");
+    gguf_set_str(w, "petit.dec_attn", pt_attn_name(c->dec_attn));
+    if (c->dec_attn == PT_ATTN_MULTIAXIS) {
+        gguf_set_u32(w, "petit.attn_window", (uint32_t)c->attn_window);
+        gguf_set_u32(w, "petit.local_heads", (uint32_t)c->local_heads);
+        gguf_set_u32(w, "petit.grid_heads", (uint32_t)c->grid_heads);
+    }
     gguf_set_f32(w, "petit.dropout", c->dropout);
     gguf_set_f32(w, "petit.ln_eps", c->ln_eps);
     gguf_set_u32(w, "petit.pad_id", (uint32_t)c->pad_id);
@@ -125,8 +149,6 @@ static int get_enum(const gguf_file *g, const char *key, int *out, int (*parse)(
     return 0;
 }
 
-static int parse_dense(const char *s) { return strcmp(s, "dense") ? -1 : PT_ATTN_DENSE; }
-
 int pt_config_from_gguf(pt_config *c, const gguf_file *g) {
     pt_config_default(c);
     const char *arch;
@@ -141,7 +163,11 @@ int pt_config_from_gguf(pt_config *c, const gguf_file *g) {
         get_int(g, "petit.eos_id", &c->eos_id, 0) || get_int(g, "petit.unk_id", &c->unk_id, 0) ||
         get_enum(g, "petit.norm", &c->norm, pt_norm_parse) || get_enum(g, "petit.act", &c->act, pt_act_parse) ||
         get_enum(g, "petit.pos", &c->pos, pt_pos_parse) ||
-        get_enum(g, "petit.dec_attn", &c->dec_attn, parse_dense))
+        get_enum(g, "petit.dec_attn", &c->dec_attn, pt_attn_parse))
+        return -1;
+    if (c->dec_attn == PT_ATTN_MULTIAXIS &&
+        (get_int(g, "petit.attn_window", &c->attn_window, 1) || get_int(g, "petit.local_heads", &c->local_heads, 1) ||
+         get_int(g, "petit.grid_heads", &c->grid_heads, 1)))
         return -1;
     int b;
     if (gguf_find_key(g, "petit.emb_scale") >= 0) {
@@ -411,13 +437,14 @@ static float *abuf(pt_acts *a, size_t n) {
 
 pt_acts_caps pt_caps_max(pt_acts_caps a, pt_acts_caps b) {
 #define MX(f) a.f = a.f > b.f ? a.f : b.f
-    MX(ns), MX(nt), MX(pss), MX(ptt), MX(pts);
+    MX(ns), MX(nt), MX(pss), MX(ptt), MX(pts), MX(tmax);
 #undef MX
     return a;
 }
 
 int pt_caps_fit(pt_acts_caps h, pt_acts_caps n) {
-    return n.ns <= h.ns && n.nt <= h.nt && n.pss <= h.pss && n.ptt <= h.ptt && n.pts <= h.pts;
+    return n.ns <= h.ns && n.nt <= h.nt && n.pss <= h.pss && n.ptt <= h.ptt && n.pts <= h.pts &&
+           n.tmax <= h.tmax;
 }
 
 pt_acts_caps pt_acts_capacity(const pt_acts *a) { return a->caps; }
@@ -456,9 +483,13 @@ pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
     float *prev = abuf(a, Ns * D);
     for (int l = 0; l < c->enc_layers; l++) prev = alloc_layer(a, &a->enc[l], prev, 2, Ns, H * caps.pss);
     prev = abuf(a, Nt * D);
+    /* decoder self-attention maps: dense (B, H, T, T), or the sparse heads'
+     * compact rows (nn.h) */
+    nn_mask self = pt_dec_self_mask(c);
+    size_t n_self = c->dec_attn == PT_ATTN_DENSE ? H * caps.ptt : Nt * nn_mask_pcols(&self, (int)H, (int)caps.tmax);
     for (int l = 0; l < c->dec_layers; l++) {
         layer_acts *L = &a->dec[l];
-        prev = alloc_layer(a, L, prev, 3, Nt, H * caps.ptt);
+        prev = alloc_layer(a, L, prev, 3, Nt, n_self);
         L->cq = abuf(a, Nt * D);
         L->ckv = abuf(a, Ns * 2 * D);
         L->cP = abuf(a, H * caps.pts);
@@ -478,15 +509,15 @@ pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
             a->pe[t * D + i] = (float)sin(f);
             a->pe[t * D + D / 2 + i] = (float)cos(f);
         }
-    size_t PP = caps.pss > caps.ptt ? caps.pss : caps.ptt;
-    PP = PP > caps.pts ? PP : caps.pts;
+    size_t PP = H * (caps.pss > caps.pts ? caps.pss : caps.pts);
+    PP = PP > n_self ? PP : n_self;
     a->g_a = abuf(a, N * D);
     a->g_b = abuf(a, N * D);
     a->g_tmp = abuf(a, N * D);
     a->g_sub = abuf(a, N * D);
     a->g_qkv = abuf(a, N * 3 * D);
     a->g_ctx = abuf(a, N * D);
-    a->g_S = abuf(a, H * PP);
+    a->g_S = abuf(a, PP);
     a->g_up = abuf(a, N * F);
     a->g_mem = abuf(a, Ns * D);
     a->g_ckv = abuf(a, Ns * 2 * D);
@@ -593,7 +624,7 @@ static const float *encode(const pt_model *m, pt_acts *a, const int *src, const 
     const pt_params *p = &m->p;
     int D = c->d_model, F = c->d_ff, Ns = B * S;
     size_t D3 = 3 * (size_t)D;
-    nn_mask src_mask = {NN_MASK_PAD, src_len};
+    nn_mask src_mask = {.kind = NN_MASK_PAD, .klen = src_len};
     /* encoder */
     embed(m, a, a->enc[0].res[0], src, B, S, site_key(key, 0));
     for (int l = 0; l < c->enc_layers; l++) {
@@ -633,7 +664,7 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
     int Ns = B * S, Nt = B * T;
     size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
     if (c->dropout <= 0.0f) key = 0;
-    nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
+    nn_mask src_mask = {.kind = NN_MASK_PAD, .klen = bt->src_len}, causal = pt_dec_self_mask(c);
 
     const float *mem = encode(m, a, bt->src, bt->src_len, B, S, key);
 
@@ -741,7 +772,7 @@ double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, fl
     int Ns = B * S, Nt = B * T;
     size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
     if (c->dropout <= 0.0f) key = 0;
-    nn_mask src_mask = {NN_MASK_PAD, bt->src_len}, causal = {NN_MASK_CAUSAL, NULL};
+    nn_mask src_mask = {.kind = NN_MASK_PAD, .klen = bt->src_len}, causal = pt_dec_self_mask(c);
 
     forward_logits(m, a, bt, key);
     if (n_tokens) *n_tokens = count_tokens(c, bt);

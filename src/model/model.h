@@ -13,10 +13,11 @@
 #include <stdint.h>
 
 #include "gguf/gguf.h"
+#include "nn/nn.h"
 
 enum pt_norm { PT_NORM_PRE = 0, PT_NORM_POST = 1 };
 enum pt_pos { PT_POS_SINUSOIDAL = 0, PT_POS_LEARNED = 1 };
-enum pt_attn { PT_ATTN_DENSE = 0 };
+enum pt_attn { PT_ATTN_DENSE = 0, PT_ATTN_MULTIAXIS = 1 };
 
 typedef struct {
     int vocab;      /* V */
@@ -30,7 +31,11 @@ typedef struct {
     int act;        /* enum nn_act */
     int pos;        /* enum pt_pos */
     int emb_scale;  /* multiply token embeddings by sqrt(D) */
-    int dec_attn;   /* enum pt_attn */
+    int dec_attn;   /* enum pt_attn: decoder self-attention */
+    int attn_window; /* multiaxis: W */
+    int local_heads; /* multiaxis: heads [0, local) look at the last W positions */
+    int grid_heads;  /* multiaxis: the next ones at every W-th position back;
+                        the rest (if any) are dense causal heads */
     float dropout;
     float ln_eps;
     int pad_id, bos_id, eos_id, unk_id;
@@ -42,12 +47,22 @@ int pt_config_check(const pt_config *c);
 const char *pt_norm_name(int norm);
 const char *pt_act_name(int act);
 const char *pt_pos_name(int pos);
+const char *pt_attn_name(int attn);
+int pt_attn_parse(const char *s);
 int pt_norm_parse(const char *s);
 int pt_act_parse(const char *s);
 int pt_pos_parse(const char *s);
 /* hyperparameters as petit.* GGUF keys, and back (with validation) */
 void pt_config_to_gguf(const pt_config *c, gguf_writer *w);
 int pt_config_from_gguf(pt_config *c, const gguf_file *g);
+
+/* The decoder self-attention mask of a configuration (causal, or multiaxis) */
+static inline nn_mask pt_dec_self_mask(const pt_config *c) {
+    nn_mask m = {.kind = NN_MASK_CAUSAL};
+    if (c->dec_attn == PT_ATTN_MULTIAXIS)
+        m = (nn_mask){NN_MASK_MULTIAXIS, NULL, c->attn_window, c->local_heads, c->grid_heads};
+    return m;
+}
 
 /* Parameters: one contiguous block; every pointer below points into it.
  * Encoder and decoder tensors are stacked over layers. */
@@ -150,10 +165,11 @@ typedef struct {
 typedef struct {
     size_t ns, nt;       /* B*S, B*T: source and target rows */
     size_t pss, ptt, pts; /* B*S*S, B*T*T, B*T*S: attention maps per head */
+    size_t tmax;         /* T: the longest target (sizes sparse maps) */
 } pt_acts_caps;
 static inline pt_acts_caps pt_caps_of(int B, int S, int T) {
     pt_acts_caps c = {(size_t)B * S, (size_t)B * T, (size_t)B * S * S, (size_t)B * T * T,
-                      (size_t)B * T * S};
+                      (size_t)B * T * S, (size_t)T};
     return c;
 }
 /* elementwise max */

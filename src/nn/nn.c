@@ -332,21 +332,31 @@ void nn_attend(float *out, float *p, const float *q, const float *k, const float
     }
 }
 
+/* where head h's map rows start inside one batch row's maps */
+static size_t head_ofs(const nn_mask *m, int h, int Tq, int Tk) {
+    size_t o = 0;
+    for (int g = 0; g < h; g++) o += (size_t)nn_mask_width(m, g, Tk);
+    return o * (size_t)Tq;
+}
+
 void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
                   const float *v, int ldkv, int B, int Tq, int Tk, int H, int dh,
                   const nn_mask *m) {
     const float scale = 1.0f / sqrtf((float)dh);
     const int D = H * dh;
+    const size_t cols = nn_mask_pcols(m, H, Tk);
 #pragma omp parallel for schedule(static) collapse(2) if ((long)B * H * Tq * Tk * dh > PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
+            int w = nn_mask_width(m, h, Tk);
+            float *Pbh = P + (size_t)b * Tq * cols + head_ofs(m, h, Tq, Tk);
             for (int i = 0; i < Tq; i++) {
-                float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
-                int end = nn_mask_end(m, b, i, Tk);
+                float *p = Pbh + (size_t)i * w;
+                int j0, st, n = nn_mask_span(m, b, h, i, Tk, &j0, &st);
                 nn_attend(ctx + (size_t)(b * Tq + i) * D + h * dh, p, q + (size_t)(b * Tq + i) * ldq + h * dh,
-                          k + (size_t)b * Tk * ldkv + h * dh, v + (size_t)b * Tk * ldkv + h * dh, ldkv, end,
-                          dh, scale);
-                for (int j = end; j < Tk; j++) p[j] = 0.0f;
+                          k + (size_t)(b * Tk + j0) * ldkv + h * dh, v + (size_t)(b * Tk + j0) * ldkv + h * dh,
+                          ldkv * st, n, dh, scale);
+                for (int s = n; s < w; s++) p[s] = 0.0f;
             }
         }
 }
@@ -357,29 +367,35 @@ void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const flo
                            const nn_mask *m) {
     const float scale = 1.0f / sqrtf((float)dh);
     const int D = H * dh;
+    const size_t cols = nn_mask_pcols(m, H, Tk);
 #pragma omp parallel for schedule(static) collapse(2) if ((long)B * H * Tq * Tk * dh > PAR_MIN)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
+            int w = nn_mask_width(m, h, Tk);
+            size_t o = (size_t)b * Tq * cols + head_ofs(m, h, Tq, Tk);
             /* dS = P * (dP - rowsum(P * dP)), dP = dctx v^T */
             for (int i = 0; i < Tq; i++) {
                 const float *g = dctx + (size_t)(b * Tq + i) * D + h * dh;
-                const float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
-                float *ds = dS + (((size_t)b * H + h) * Tq + i) * Tk;
-                int end = nn_mask_end(m, b, i, Tk);
+                const float *p = P + o + (size_t)i * w;
+                float *ds = dS + o + (size_t)i * w;
+                int j0, st, n = nn_mask_span(m, b, h, i, Tk, &j0, &st);
+                const float *vb = v + (size_t)(b * Tk + j0) * ldkv + h * dh;
+                const float *kb = k + (size_t)(b * Tk + j0) * ldkv + h * dh;
+                size_t ld = (size_t)ldkv * st;
                 float dot = 0.0f;
-                for (int j = 0; j < end; j++) {
-                    float s = dot8(g, v + (size_t)(b * Tk + j) * ldkv + h * dh, dh);
-                    ds[j] = s;
-                    dot += s * p[j];
+                for (int s = 0; s < n; s++) {
+                    float x = dot8(g, vb + s * ld, dh);
+                    ds[s] = x;
+                    dot += x * p[s];
                 }
-                for (int j = 0; j < end; j++) ds[j] = p[j] * (ds[j] - dot) * scale;
-                for (int j = end; j < Tk; j++) ds[j] = 0.0f;
+                for (int s = 0; s < n; s++) ds[s] = p[s] * (ds[s] - dot) * scale;
+                for (int s = n; s < w; s++) ds[s] = 0.0f;
                 /* dq_i = sum_j dS_ij k_j */
                 float *dqi = dq + (size_t)(b * Tq + i) * ldq + h * dh;
                 memset(dqi, 0, (size_t)dh * sizeof(float));
-                for (int j = 0; j < end; j++) {
-                    const float *kj = k + (size_t)(b * Tk + j) * ldkv + h * dh;
-                    for (int d = 0; d < dh; d++) dqi[d] += ds[j] * kj[d];
+                for (int s = 0; s < n; s++) {
+                    const float *kj = kb + s * ld;
+                    for (int d = 0; d < dh; d++) dqi[d] += ds[s] * kj[d];
                 }
             }
             /* dk_j = sum_i dS_ij q_i ; dv_j = sum_i P_ij dctx_i, rows updated in
@@ -391,13 +407,15 @@ void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const flo
             for (int i = 0; i < Tq; i++) {
                 const float *qi = q + (size_t)(b * Tq + i) * ldq + h * dh;
                 const float *g = dctx + (size_t)(b * Tq + i) * D + h * dh;
-                const float *p = P + (((size_t)b * H + h) * Tq + i) * Tk;
-                const float *ds = dS + (((size_t)b * H + h) * Tq + i) * Tk;
-                int end = nn_mask_end(m, b, i, Tk);
-                for (int j = 0; j < end; j++) {
-                    float *dkj = dk + (size_t)(b * Tk + j) * ldkv + h * dh;
-                    float *dvj = dv + (size_t)(b * Tk + j) * ldkv + h * dh;
-                    float sj = ds[j], pj = p[j];
+                const float *p = P + o + (size_t)i * w;
+                const float *ds = dS + o + (size_t)i * w;
+                int j0, st, n = nn_mask_span(m, b, h, i, Tk, &j0, &st);
+                size_t ld = (size_t)ldkv * st;
+                float *dkb = dk + (size_t)(b * Tk + j0) * ldkv + h * dh;
+                float *dvb = dv + (size_t)(b * Tk + j0) * ldkv + h * dh;
+                for (int s = 0; s < n; s++) {
+                    float *dkj = dkb + s * ld, *dvj = dvb + s * ld;
+                    float sj = ds[s], pj = p[s];
                     for (int d = 0; d < dh; d++) {
                         dkj[d] += sj * qi[d];
                         dvj[d] += pj * g[d];

@@ -65,21 +65,64 @@ void nn_add3(float *out, const float *x, const float *y, size_t n);
 void nn_colsum_acc(float *db, const float *dY, int N, int C);
 
 /* Which keys j a query i may attend to, per head. The mask is the only place
- * the sparsity pattern of attention lives: a new pattern is a new kind here. */
+ * the sparsity pattern of attention lives: a new pattern is a new kind here.
+ * For every query the allowed keys are an arithmetic progression
+ * j = first + s*step, s in [0, n): nn_mask_span gives it. */
 enum nn_mask_kind {
-    NN_MASK_PAD = 0,    /* j < klen[b] */
-    NN_MASK_CAUSAL = 1, /* j <= i */
+    NN_MASK_PAD = 0,       /* j < klen[b] */
+    NN_MASK_CAUSAL = 1,    /* j <= i */
+    NN_MASK_MULTIAXIS = 2, /* per head: local, grid, or causal (below) */
 };
+/* NN_MASK_MULTIAXIS, window W: heads [0, n_local) are local, i-W < j <= i;
+ * heads [n_local, n_local + n_grid) are grid, j <= i and (i-j) mod W = 0; the
+ * rest are causal. Attention maps (P) store, per query, only its row of
+ * allowed keys: nn_mask_width floats for head h (Tk for dense heads, W for
+ * local, ceil(Tk/W) for grid), so no T x T map exists for a sparse head. */
 typedef struct {
     int kind;
     const int *klen; /* (B) key lengths, for NN_MASK_PAD */
+    int window, n_local, n_grid; /* NN_MASK_MULTIAXIS */
 } nn_mask;
 
-/* First key and one-past-last key a query may look at; the loop in between
- * asks nn_mask_allows for patterns with holes. */
-static inline int nn_mask_end(const nn_mask *m, int b, int i, int Tk) {
-    if (m->kind == NN_MASK_CAUSAL) return i + 1 < Tk ? i + 1 : Tk;
-    return m->klen ? m->klen[b] : Tk;
+enum { NN_HEAD_DENSE = 0, NN_HEAD_LOCAL = 1, NN_HEAD_GRID = 2 };
+static inline int nn_mask_head(const nn_mask *m, int h) {
+    if (m->kind != NN_MASK_MULTIAXIS) return NN_HEAD_DENSE;
+    return h < m->n_local ? NN_HEAD_LOCAL : h < m->n_local + m->n_grid ? NN_HEAD_GRID : NN_HEAD_DENSE;
+}
+
+/* The keys query i (of batch row b, head h) may attend to, among Tk:
+ * j = *first + s * *step for s in [0, return value). Self-attention kinds
+ * (causal, multiaxis) need i < Tk. */
+static inline int nn_mask_span(const nn_mask *m, int b, int h, int i, int Tk, int *first, int *step) {
+    *first = 0, *step = 1;
+    if (m->kind == NN_MASK_PAD) return m->klen ? m->klen[b] : Tk;
+    int end = i + 1 < Tk ? i + 1 : Tk;
+    switch (nn_mask_head(m, h)) {
+    case NN_HEAD_LOCAL:
+        *first = end > m->window ? end - m->window : 0;
+        return end - *first;
+    case NN_HEAD_GRID:
+        *first = i % m->window, *step = m->window;
+        return i / m->window + 1;
+    default: return end;
+    }
+}
+
+/* floats per query row of head h's attention map, and the offset of head h's
+ * block (in units of Tq rows) inside one batch row's maps; nn_mask_pcols(m,
+ * H, Tk) = the sum over all heads: a map for (B, Tq) queries holds
+ * B * Tq * nn_mask_pcols floats. */
+static inline int nn_mask_width(const nn_mask *m, int h, int Tk) {
+    switch (nn_mask_head(m, h)) {
+    case NN_HEAD_LOCAL: return m->window < Tk ? m->window : Tk;
+    case NN_HEAD_GRID: return (Tk + m->window - 1) / m->window;
+    default: return Tk;
+    }
+}
+static inline size_t nn_mask_pcols(const nn_mask *m, int H, int Tk) {
+    size_t n = 0;
+    for (int h = 0; h < H; h++) n += (size_t)nn_mask_width(m, h, Tk);
+    return n;
 }
 
 /* One query of one head over n keys and values (rows of stride ld, head
@@ -91,13 +134,15 @@ void nn_attend(float *out, float *p, const float *q, const float *k, const float
 
 /* Multi-head attention core (projections are done by the caller).
  * q: rows (b*Tq + i) with stride ldq; k, v: rows (b*Tk + j) with stride ldkv;
- * head h reads columns [h*dh, (h+1)*dh). ctx: (B*Tq, H*dh). P: (B, H, Tq, Tk)
- * softmax probabilities, saved for backward (0 where masked). */
+ * head h reads columns [h*dh, (h+1)*dh). ctx: (B*Tq, H*dh). P: the softmax
+ * probabilities, saved for backward: per batch row, per head, Tq rows of
+ * nn_mask_width floats (the allowed keys in order, then zeros); for dense
+ * masks that is (B, H, Tq, Tk). */
 void nn_attention(float *ctx, float *P, const float *q, int ldq, const float *k,
                   const float *v, int ldkv, int B, int Tq, int Tk, int H, int dh,
                   const nn_mask *m);
 /* Gradients: dq (stride ldq), dk/dv (stride ldkv) are overwritten (every row
- * of them that the mask can reach; the rest is zeroed). dS: scratch of P's size. */
+ * of them; rows no query can reach are zeroed). dS: scratch of P's size. */
 void nn_attention_backward(float *dq, float *dk, float *dv, float *dS, const float *dctx,
                            const float *P, const float *q, int ldq, const float *k,
                            const float *v, int ldkv, int B, int Tq, int Tk, int H, int dh,
