@@ -1,6 +1,8 @@
 /* test_reference: petit's forward, loss, every gradient and a 10-step AdamW
  * trajectory against the float64 PyTorch reference of MODEL.md
- * (tools/torch_ref.py -> tests/data/ref_pre.gguf, ref_post.gguf).
+ * (tools/torch_ref.py -> tests/data/ref_pre.gguf, ref_post.gguf, and
+ * ref_multiaxis.gguf: the multiaxis decoder against dense attention with
+ * MODEL.md's per-head masks).
  *
  * Tolerances (fp32 against fp64): logits |d| <= 1e-4 + 1e-4|ref|; loss
  * relative 1e-5; gradients |d| <= 2e-6 + 1e-3|ref|; trajectory relative 1e-4;
@@ -65,6 +67,12 @@ static void run(const char *path) {
     CHECK(gguf_get_bool(g, "petit.emb_scale", &b) == 0, "emb_scale");
     c.emb_scale = b;
     c.dropout = 0;
+    if (gguf_find_key(g, "petit.dec_attn") >= 0) {
+        c.dec_attn = str_enum(g, "petit.dec_attn", pt_attn_parse);
+        c.attn_window = u32(g, "petit.attn_window");
+        c.local_heads = u32(g, "petit.local_heads"), c.grid_heads = u32(g, "petit.grid_heads");
+        CHECK(c.dec_attn == PT_ATTN_MULTIAXIS, "%s: dec_attn", path);
+    }
     pt_train_opts o;
     pt_train_opts_default(&o);
     o.smoothing = f32(g, "ref.label_smoothing"), o.lr = f32(g, "ref.lr");
@@ -167,5 +175,6 @@ int main(void) {
     nn_set_threads(1); /* a tiny model: more threads only wait on each other */
     run("tests/data/ref_pre.gguf");
     run("tests/data/ref_post.gguf");
+    run("tests/data/ref_multiaxis.gguf");
     return test_done("test_reference");
 }

@@ -163,7 +163,8 @@ def act_fn(name):
 
 
 def attention(q_in, kv_in, Wq, bq, Wk, bk, Wv, bv, Wo, bo, allowed, H):
-    """allowed: bool (B, Tq, Tk), True where key j may be attended by query i."""
+    """allowed: bool (B, Tq, Tk), or (B, H, Tq, Tk) for a per-head mask: True where key j
+    may be attended by query i."""
     B, Tq, D = q_in.shape
     Tk = kv_in.shape[1]
     dh = D // H
@@ -171,7 +172,8 @@ def attention(q_in, kv_in, Wq, bq, Wk, bk, Wv, bv, Wo, bo, allowed, H):
     K = linear(kv_in, Wk, bk).view(B, Tk, H, dh).transpose(1, 2)
     Vv = linear(kv_in, Wv, bv).view(B, Tk, H, dh).transpose(1, 2)
     sc = Q @ K.transpose(-1, -2) / math.sqrt(dh)  # (B, H, Tq, Tk)
-    sc = sc.masked_fill(~allowed[:, None, :, :], float("-inf"))
+    am = allowed if allowed.dim() == 4 else allowed[:, None, :, :]
+    sc = sc.masked_fill(~am, float("-inf"))
     A = torch.softmax(sc, dim=-1)
     ctx = (A @ Vv).transpose(1, 2).reshape(B, Tq, D)
     return linear(ctx, Wo, bo)
@@ -200,6 +202,22 @@ def ffn(p, pre, x, act):
         _ACT_INPUTS.append(u.detach())
     h = act(u)
     return linear(h, p[pre + ".down.weight"], p[pre + ".down.bias"])
+
+
+def dec_self_allowed(c, B, T):
+    """The decoder self-attention mask, written from MODEL.md's definitions: causal, or
+    multiaxis (per head: local i-W < j <= i; grid j <= i and (i-j) mod W = 0; the heads
+    after the local and grid ones are causal). Applied to dense attention."""
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    causal = j <= i
+    if c.get("dec_attn", "dense") == "dense":
+        return causal[None].expand(B, T, T)
+    W, nl, ng = c["window"], c["local_heads"], c["grid_heads"]
+    local = causal & (i - W < j)
+    grid = causal & ((i - j) % W == 0)
+    heads = [local] * nl + [grid] * ng + [causal] * (c["H"] - nl - ng)
+    return torch.stack(heads)[None].expand(B, c["H"], T, T)
 
 
 def forward(c, p, src, src_len, tgt_in):
@@ -233,7 +251,7 @@ def forward(c, p, src, src_len, tgt_in):
             x = ln(x + ffn(p, q + ".ffn", x, act), q + ".ln2")
     mem = ln(x, "enc.ln") if pre else x
 
-    causal = (torch.arange(T)[None, :] <= torch.arange(T)[:, None])[None].expand(B, T, T)
+    causal = dec_self_allowed(c, B, T)
     cross_allowed = src_ok[:, None, :].expand(B, T, S)
     y = embed(tgt_in)
     for l in range(c["Ld"]):
@@ -444,7 +462,7 @@ def build(c, seed, path):
 
     tag = os.path.basename(path)
     print(f"== {tag}: norm={c['norm']} act={c['act']} pos={c['pos']} emb_scale={c['emb_scale']} "
-          f"ls={c['ls']} clip={c['clip']} wd={c['wd']}")
+          f"ls={c['ls']} clip={c['clip']} wd={c['wd']} dec_attn={c.get('dec_attn', 'dense')}")
     print(f"  loss            {loss:.10f}")
     print("  traj            " + " ".join(f"{x:.6f}" for x in traj))
     print("  grad norms      " + " ".join(f"{x:.4f}" for x in norms))
@@ -485,6 +503,8 @@ def build(c, seed, path):
         ("petit.max_len", U, c["P"]),
         ("petit.norm", St, c["norm"]), ("petit.act", St, c["act"]), ("petit.pos", St, c["pos"]),
         ("petit.emb_scale", Bo, c["emb_scale"]),
+    ] + ([("petit.dec_attn", St, "multiaxis"), ("petit.attn_window", U, c["window"]), ("petit.local_heads", U, c["local_heads"]),
+          ("petit.grid_heads", U, c["grid_heads"])] if c.get("dec_attn") == "multiaxis" else []) + [
         ("petit.pad_id", U, PAD), ("petit.bos_id", U, BOS), ("petit.eos_id", U, EOS),
         ("ref.label_smoothing", Fl, c["ls"]), ("ref.lr", Fl, c["lr"]),
         ("ref.weight_decay", Fl, c["wd"]), ("ref.beta1", Fl, c["beta1"]),
@@ -523,6 +543,11 @@ CONFIGS = [
                           ls=0.1, wd=0.1, clip=100.0)),
     ("ref_post.gguf", dict(BASE, norm="post", act="gelu", pos="learned", emb_scale=False,
                            ls=0.0, wd=0.01, clip=0.5)),
+    # the multiaxis decoder: 4 heads (1 local, 2 grid, 1 dense), W = 2, targets up to 9
+    # positions so the window and the grid stride both bite
+    ("ref_multiaxis.gguf", dict(BASE, H=4, tgt_lens=[9, 2, 5], norm="pre", act="relu",
+                                pos="sinusoidal", emb_scale=True, ls=0.1, wd=0.1, clip=100.0,
+                                dec_attn="multiaxis", window=2, local_heads=1, grid_heads=2)),
 ]
 
 

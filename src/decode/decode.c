@@ -46,11 +46,11 @@ struct pt_decoder {
     pt_acts_caps enc_caps;
     int cap_B, cap_R, cap_T, cap_S, K2; /* K2 = 2K finished slots per sentence */
     /* kv_self: per layer, per row, keys and values in kv_part layouts (one
-     * per kind of head); two copies for gathering beams */
-    float *kself[2], *vself[2];
+     * per kind of head); one layer's worth of scratch for reordering beams */
+    float *kself, *vself, *kscr, *vscr;
+    int *saved;            /* (cap_R) scratch slot of a row being reordered, or -1 */
     kv_part part[3];       /* NN_HEAD_DENSE, NN_HEAD_LOCAL, NN_HEAD_GRID */
     size_t row_floats;     /* one row's cache in one layer */
-    int kc;                /* which cache copy is live */
     int cur;               /* which history copy is live */
     float *ckv;            /* kv_cross: per layer (cap_B * cap_S, 2D) */
     /* per-step scratch, rows R */
@@ -74,10 +74,10 @@ pt_decoder *pt_decoder_new(const pt_model *m) {
 }
 
 static void free_buffers(pt_decoder *d) {
-    void *ps[] = {d->kself[0], d->kself[1], d->vself[0], d->vself[1], d->ckv, d->x, d->h, d->qkv,
+    void *ps[] = {d->kself, d->vself, d->kscr, d->vscr, d->ckv, d->x, d->h, d->qkv,
                   d->ctx, d->o, d->up, d->logits, d->mean, d->rstd, d->att};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) pt_free_aligned(ps[i]);
-    void *qs[] = {d->tok, d->row_sent, d->hist[0], d->hist[1], d->parent, d->score, d->new_score,
+    void *qs[] = {d->saved, d->tok, d->row_sent, d->hist[0], d->hist[1], d->parent, d->score, d->new_score,
                   d->src_len, d->max_out, d->active, d->n_fin, d->row0, d->nrows, d->src_pad,
                   d->fin, d->fin_ids, d->cand_row, d->cand_tok, d->cand_score};
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) free(qs[i]);
@@ -99,7 +99,7 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     if (!d->enc || !pt_caps_fit(d->enc_caps, need)) {
         pt_acts_free(d->enc);
         d->enc_caps = d->enc ? pt_caps_max(d->enc_caps, need) : need;
-        d->enc = pt_acts_new_caps(c, d->enc_caps);
+        d->enc = pt_acts_new_inference(c, d->enc_caps);
     }
     int R = B * K;
     if (B <= d->cap_B && S <= d->cap_S && R <= d->cap_R && T <= d->cap_T && 2 * K <= d->K2) return;
@@ -124,11 +124,12 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     pg->off = (size_t)pl->slots * nl * dh;
     pd->off = pg->off + (size_t)pg->slots * ng * dh;
     d->row_floats = pd->off + (size_t)pd->slots * pd->nh * dh;
-    for (int i = 0; i < 2; i++) {
-        d->kself[i] = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
-        d->vself[i] = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
-        d->hist[i] = pt_calloc((size_t)R * T, sizeof(int));
-    }
+    d->kself = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
+    d->vself = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
+    d->kscr = pt_alloc_aligned(R * d->row_floats * sizeof(float));
+    d->vscr = pt_alloc_aligned(R * d->row_floats * sizeof(float));
+    d->saved = pt_calloc((size_t)R, sizeof(int));
+    for (int i = 0; i < 2; i++) d->hist[i] = pt_calloc((size_t)R * T, sizeof(int));
     d->ckv = pt_alloc_aligned(L * B * S * 2 * D * sizeof(float));
     d->x = pt_alloc_aligned(R * D * sizeof(float));
     d->h = pt_alloc_aligned(R * D * sizeof(float));
@@ -196,8 +197,8 @@ static void step(pt_decoder *d, int R, int t) {
     nn_mask sm = pt_dec_self_mask(c);
     for (int l = 0; l < c->dec_layers; l++) {
         size_t rf = d->row_floats;
-        float *ks = d->kself[d->kc] + (size_t)l * d->cap_R * rf;
-        float *vs = d->vself[d->kc] + (size_t)l * d->cap_R * rf;
+        float *ks = d->kself + (size_t)l * d->cap_R * rf;
+        float *vs = d->vself + (size_t)l * d->cap_R * rf;
         /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         nn_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
@@ -278,24 +279,34 @@ static void copy_row(const pt_decoder *d, float *dst, const float *src, int t) {
     }
 }
 
-/* Give row i the cache of its parent row d->parent[i], for rows 0..nR-1.
- * When every parent is at or after its child (greedy search, or beams that
- * only drop), the rows move down in place in increasing order; otherwise
- * they are gathered into the other copy. */
+/* Give row i the cache of its parent row d->parent[i], for rows 0..nR-1, in
+ * place: a parent row that is read by another row and overwritten itself is
+ * first saved to the scratch, one layer at a time, so reordering beams costs
+ * one layer's worth of memory, not a second cache. Rows that keep their own
+ * cache (greedy search, mostly) are not copied. */
 static void gather(pt_decoder *d, int nR, int t) {
-    int inplace = 1;
-    for (int i = 0; i < nR; i++) inplace &= d->parent[i] >= i;
-    const int L = d->m->cfg.dec_layers;
+    int ns = 0;
+    for (int i = 0; i < nR; i++) d->saved[i] = -1;
+    for (int i = 0; i < nR; i++) {
+        int j = d->parent[i];
+        if (j != i && j < nR && d->parent[j] != j && d->saved[j] < 0) d->saved[j] = ns++;
+    }
     const size_t rf = d->row_floats, lf = (size_t)d->cap_R * rf;
-    int src = d->kc, dst = inplace ? d->kc : !d->kc;
-    for (int l = 0; l < L; l++)
+    for (int l = 0; l < d->m->cfg.dec_layers; l++) {
+        float *kl = d->kself + l * lf, *vl = d->vself + l * lf;
+        for (int j = 0; j < nR; j++)
+            if (d->saved[j] >= 0) {
+                copy_row(d, d->kscr + d->saved[j] * rf, kl + j * rf, t);
+                copy_row(d, d->vscr + d->saved[j] * rf, vl + j * rf, t);
+            }
         for (int i = 0; i < nR; i++) {
-            if (inplace && d->parent[i] == i) continue;
-            size_t to = l * lf + i * rf, from = l * lf + (size_t)d->parent[i] * rf;
-            copy_row(d, d->kself[dst] + to, d->kself[src] + from, t);
-            copy_row(d, d->vself[dst] + to, d->vself[src] + from, t);
+            int j = d->parent[i];
+            if (j == i) continue;
+            int sj = j < nR ? d->saved[j] : -1;
+            copy_row(d, kl + i * rf, sj >= 0 ? d->kscr + sj * rf : kl + j * rf, t);
+            copy_row(d, vl + i * rf, sj >= 0 ? d->vscr + sj * rf : vl + j * rf, t);
         }
-    d->kc = dst;
+    }
 }
 
 /* log-softmax of each row in place */
@@ -370,7 +381,7 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     }
     /* one live row per sentence: the empty hypothesis */
     int R = B;
-    d->cur = 0, d->kc = 0;
+    d->cur = 0;
     for (int b = 0; b < B; b++) {
         d->row_sent[b] = b, d->tok[b] = c->bos_id, d->score[b] = 0.0f;
         d->active[b] = 1, d->n_fin[b] = 0, d->row0[b] = b, d->nrows[b] = 1;

@@ -472,7 +472,7 @@ pt_acts *pt_acts_new(const pt_config *c, int B, int S, int T) {
     return pt_acts_new_caps(c, pt_caps_of(B, S, T));
 }
 
-pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
+static pt_acts *acts_new(const pt_config *c, pt_acts_caps caps, int infer) {
     pt_acts *a = pt_calloc(1, sizeof *a);
     a->cfg = *c;
     a->caps = caps;
@@ -481,7 +481,26 @@ pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
     a->enc = pt_calloc((size_t)c->enc_layers, sizeof(layer_acts));
     a->dec = pt_calloc((size_t)c->dec_layers, sizeof(layer_acts));
     float *prev = abuf(a, Ns * D);
-    for (int l = 0; l < c->enc_layers; l++) prev = alloc_layer(a, &a->enc[l], prev, 2, Ns, H * caps.pss);
+    if (infer) {
+        /* nothing is kept for a backward pass: every encoder layer uses layer
+         * 0's buffers, except that outputs alternate between two buffers so a
+         * layer never writes its own input */
+        float *out2 = NULL;
+        for (int l = 0; l < c->enc_layers; l++) {
+            layer_acts *L = &a->enc[l];
+            if (l == 0) {
+                prev = alloc_layer(a, L, prev, 2, Ns, H * caps.pss);
+                continue;
+            }
+            if (l == 1) out2 = abuf(a, Ns * D);
+            *L = a->enc[0];
+            L->res[0] = prev;
+            L->res[2] = l % 2 ? out2 : a->enc[0].res[2];
+            prev = L->res[2];
+        }
+    } else {
+        for (int l = 0; l < c->enc_layers; l++) prev = alloc_layer(a, &a->enc[l], prev, 2, Ns, H * caps.pss);
+    }
     prev = abuf(a, Nt * D);
     /* decoder self-attention maps: dense (B, H, T, T), or the sparse heads'
      * compact rows (nn.h) */
@@ -511,9 +530,10 @@ pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
         }
     size_t PP = H * (caps.pss > caps.pts ? caps.pss : caps.pts);
     PP = PP > n_self ? PP : n_self;
+    a->g_tmp = abuf(a, N * D); /* the encoder's sublayer outputs */
+    if (infer) return a;
     a->g_a = abuf(a, N * D);
     a->g_b = abuf(a, N * D);
-    a->g_tmp = abuf(a, N * D);
     a->g_sub = abuf(a, N * D);
     a->g_qkv = abuf(a, N * 3 * D);
     a->g_ctx = abuf(a, N * D);
@@ -524,6 +544,9 @@ pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) {
     a->labels = pt_calloc(Nt, sizeof(int));
     return a;
 }
+
+pt_acts *pt_acts_new_caps(const pt_config *c, pt_acts_caps caps) { return acts_new(c, caps, 0); }
+pt_acts *pt_acts_new_inference(const pt_config *c, pt_acts_caps caps) { return acts_new(c, caps, 1); }
 
 void pt_acts_free(pt_acts *a) {
     if (!a) return;

@@ -178,6 +178,9 @@ int pt_caps_fit(pt_acts_caps have, pt_acts_caps need);
 
 typedef struct pt_acts pt_acts;
 pt_acts *pt_acts_new_caps(const pt_config *cfg, pt_acts_caps caps);
+/* For pt_encode only (no backward): the layers share their buffers, so the
+ * memory is one layer's, not enc_layers' */
+pt_acts *pt_acts_new_inference(const pt_config *cfg, pt_acts_caps caps);
 pt_acts *pt_acts_new(const pt_config *cfg, int max_B, int max_S, int max_T);
 pt_acts_caps pt_acts_capacity(const pt_acts *a);
 void pt_acts_free(pt_acts *a);
