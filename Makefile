@@ -91,6 +91,11 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libpetit.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
 
+# benchmark programs that link the library (bench/*.sh build them with make)
+$(BUILD)/bench/multiaxis_steps: bench/multiaxis_steps.c $(BUILD)/libpetit.a $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
+
 tests: $(TEST_BIN) $(BUILD)/petit
 
 test: info tests

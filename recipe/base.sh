@@ -7,7 +7,8 @@
 # Slow on a CPU: about 6.5 s a step (6000 tokens) on 2 cores, so 6000 steps are ~11 hours.
 # It is resumable: stop it any time (Ctrl-C writes a checkpoint), run it again and it
 # continues from runs/base/model.ckpt.gguf bit for bit; runs/base/model.gguf is rewritten
-# every 100 steps and at the end. Usage: bash recipe/base.sh [MAX_STEPS (6000)]
+# every 100 steps and at the end. Usage: bash recipe/base.sh [MAX_STEPS (6000) | --prepare]
+# --prepare makes only the training text and the vocabulary (other benchmarks use them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${PETIT_DATA:-../shared/data/en-fr}
@@ -20,6 +21,7 @@ for l in en fr; do
         "$DATA/train/europarl20k.$l" >"$OUT/train.$l"
 done
 [ -f "$OUT/vocab.model" ] || ./petit vocab -i "$OUT/train.en" -i "$OUT/train.fr" -o "$OUT/vocab" --size 8000
+[ "$STEPS" = --prepare ] && exit 0
 args=(--src "$OUT/train.en" --tgt "$OUT/train.fr" --dev-src "$DATA/dev/multi30k-val.en"
     --dev-tgt "$DATA/dev/multi30k-val.fr" -o "$OUT/model.gguf" --metrics "$OUT/metrics.jsonl"
     --max-steps "$STEPS" --valid-every 250 --save-every 100 --log-every 10 --threads 2)

@@ -65,7 +65,13 @@ struct pt_decoder {
     int *cand_row, *cand_tok;
     float *cand_score;
     long steps;
+    double *prof_step, *prof_attn; /* (prof_cap) per-position timings, or NULL */
+    int prof_cap;
 };
+
+void pt_decoder_profile(pt_decoder *d, double *step_s, double *self_attn_s, int cap) {
+    d->prof_step = step_s, d->prof_attn = self_attn_s, d->prof_cap = step_s ? cap : 0;
+}
 
 pt_decoder *pt_decoder_new(const pt_model *m) {
     pt_decoder *d = pt_calloc(1, sizeof *d);
@@ -195,6 +201,8 @@ static void step(pt_decoder *d, int R, int t) {
     }
     int TS = T > S ? T : S;
     nn_mask sm = pt_dec_self_mask(c);
+    int prof = t < d->prof_cap;
+    double t_step = prof ? pt_time() : 0, t_attn = 0;
     for (int l = 0; l < c->dec_layers; l++) {
         size_t rf = d->row_floats;
         float *ks = d->kself + (size_t)l * d->cap_R * rf;
@@ -202,6 +210,7 @@ static void step(pt_decoder *d, int R, int t) {
         /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         nn_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
+        double t_a = prof ? pt_time() : 0;
         for (int r = 0; r < R; r++)
             for (int kind = 0; kind < 3; kind++) {
                 const kv_part *pp = &d->part[kind];
@@ -228,6 +237,7 @@ static void step(pt_decoder *d, int R, int t) {
                 nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
                           d->qkv + (size_t)r * 3 * D + h * dh, ks + o, vs + o, (int)w, n, dh, scale);
             }
+        if (prof) t_attn += pt_time() - t_a;
         nn_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
         sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         /* cross-attention over the row's sentence */
@@ -259,6 +269,7 @@ static void step(pt_decoder *d, int R, int t) {
     }
     nn_linear(d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
     d->steps++;
+    if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = t_attn;
 }
 
 /* Copy the positions 0..t of one row's cache (all parts) from src to dst. */

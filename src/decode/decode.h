@@ -45,4 +45,10 @@ const int *pt_decode_hyp(const pt_decoder *d, int b, int rank, int *n, float *sc
 /* Decoder steps run by the last pt_decode (for speed figures). */
 long pt_decode_steps(const pt_decoder *d);
 
+/* Profiling (benchmarks): while set, each decoding step at position t < cap
+ * stores its wall time in step_s[t] and that of its self-attention core (the
+ * cache writes and the attention over the cache, all layers; not the
+ * projections) in self_attn_s[t]. NULL turns it off. */
+void pt_decoder_profile(pt_decoder *d, double *step_s, double *self_attn_s, int cap);
+
 #endif
