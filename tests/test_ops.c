@@ -462,6 +462,41 @@ static void check_local_is_causal(void) {
     free(x), free(c1), free(c2), free(P);
 }
 
+/* vectorized exp: relative error within 2e-7 (+ denormal-range floor) of
+ * exp() in double, over the whole float range the softmaxes use and odd
+ * lengths (the vector body and the scalar tail); the sum returned is the sum */
+static void check_exp(void) {
+    const int lens[] = {1, 7, 8, 9, 31, 1000};
+    pt_rng r = {48};
+    double worst = 0, worst_sum = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int n = lens[li];
+        float *x = fvec((size_t)n), *y = fvec((size_t)n);
+        for (int rep = 0; rep < 50; rep++) {
+            float sub = 4.0f * (pt_rng_uniform(&r) - 0.5f);
+            /* softmax arguments x - max are <= 0; a few positive ones too */
+            for (int i = 0; i < n; i++) x[i] = y[i] = -87.0f + 97.0f * pt_rng_uniform(&r) + sub;
+            if (rep == 0) x[0] = y[0] = sub; /* exp(0) = 1 exactly */
+            float sum = nn_exp_sub_sum(y, n, sub);
+            CHECK(nn_exp_sum(x, n, sub) == sum, "exp: nn_exp_sum differs from nn_exp_sub_sum (n=%d)", n);
+            double ref_sum = 0, got_sum = 0;
+            for (int i = 0; i < n; i++) {
+                double e = exp((double)(x[i] - sub)); /* the argument as rounded in float */
+                double err = fabs(y[i] - e) / (e + 1e-37);
+                if (e > 1e-37 && err > worst) worst = err;
+                ref_sum += e, got_sum += y[i];
+            }
+            double es = fabs(sum - got_sum) / got_sum;
+            if (es > worst_sum) worst_sum = es;
+            if (rep == 0) CHECK(y[0] == 1.0f, "exp(0) = %.9g", y[0]);
+            (void)ref_sum;
+        }
+        free(x), free(y);
+    }
+    CHECK(worst < 2e-7, "exp: worst relative error %.3g (budget 2e-7)", worst);
+    CHECK(worst_sum < 1e-6, "exp: the returned sum is off by %.3g relative", worst_sum);
+}
+
 /* ---- cross-entropy --------------------------------------------------- */
 
 typedef struct {
@@ -690,6 +725,7 @@ int main(void) {
     check_attention(&ma1, "multiaxis W=1 fused B=1 T=5", 1, 5, 5, 1, 3, 45);
     check_attention(&ma_all, "multiaxis W=2 2 local + 1 grid B=2 T=7", 2, 7, 7, 1, 3, 46);
     check_local_is_causal();
+    check_exp();
 
     check_xent(0.0f, 1.0f, 51);
     check_xent(0.0f, 0.37f, 52);

@@ -186,6 +186,13 @@ static void sub_out(pt_decoder *d, const float *w, const float *b, int R) {
     }
 }
 
+/* The step's products have few rows (R = sentences x beams): the packing-free
+ * kernel wins there, and on the tall output layer; OpenBLAS on many rows. */
+static void step_linear(float *y, const float *x, const float *w, const float *b, int R, int in, int out) {
+    if (R <= 64 || out >= 4 * in) nn_linear_rows(y, x, w, b, R, in, out);
+    else nn_linear(y, x, w, b, R, in, out);
+}
+
 /* One decoder step for R rows at position t: tokens d->tok -> logits (R, V). */
 static void step(pt_decoder *d, int R, int t) {
     const pt_model *m = d->m;
@@ -209,7 +216,7 @@ static void step(pt_decoder *d, int R, int t) {
         float *vs = d->vself + (size_t)l * d->cap_R * rf;
         /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
-        nn_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
+        step_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
         double t_a = prof ? pt_time() : 0;
         for (int r = 0; r < R; r++)
             for (int kind = 0; kind < 3; kind++) {
@@ -238,11 +245,11 @@ static void step(pt_decoder *d, int R, int t) {
                           d->qkv + (size_t)r * 3 * D + h * dh, ks + o, vs + o, (int)w, n, dh, scale);
             }
         if (prof) t_attn += pt_time() - t_a;
-        nn_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
+        step_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
         sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         /* cross-attention over the row's sentence */
         in = sub_in(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
-        nn_linear(d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
+        step_linear(d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
         const float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
         for (int r = 0; r < R; r++)
@@ -253,13 +260,13 @@ static void step(pt_decoder *d, int R, int t) {
                        d->qkv + (size_t)r * D + h * dh, kb + h * dh, kb + D + h * dh, 2 * D,
                        d->src_len[b], dh, scale);
             }
-        nn_linear(d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
+        step_linear(d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
         sub_out(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
         /* feed-forward */
         in = sub_in(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
-        nn_linear(d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
+        step_linear(d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
         nn_act(d->up, d->up, (size_t)R * F, c->act);
-        nn_linear(d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
+        step_linear(d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
         sub_out(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
     }
     const float *hfin = d->x;
@@ -267,7 +274,7 @@ static void step(pt_decoder *d, int R, int t) {
         nn_layernorm(d->h, d->mean, d->rstd, d->x, p->d_lnf_w, p->d_lnf_b, R, D, c->ln_eps);
         hfin = d->h;
     }
-    nn_linear(d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
+    step_linear(d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
     d->steps++;
     if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = t_attn;
 }
@@ -327,9 +334,7 @@ static void log_softmax(float *z, int R, int V) {
         float *x = z + (size_t)r * V, mx = -FLT_MAX;
         for (int v = 0; v < V; v++)
             if (x[v] > mx) mx = x[v];
-        float s = 0.0f;
-        for (int v = 0; v < V; v++) s += expf(x[v] - mx);
-        float lse = mx + logf(s);
+        float lse = mx + logf(nn_exp_sum(x, V, mx));
         for (int v = 0; v < V; v++) x[v] -= lse;
     }
 }

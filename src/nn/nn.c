@@ -317,12 +317,7 @@ void nn_attend(float *out, float *p, const float *q, const float *k, const float
         p[j] = scale * dot8(q, k + (size_t)j * ld, dh);
         if (p[j] > mx) mx = p[j];
     }
-    float sum = 0.0f;
-    for (int j = 0; j < n; j++) {
-        p[j] = expf(p[j] - mx);
-        sum += p[j];
-    }
-    float inv = 1.0f / sum;
+    float inv = 1.0f / nn_exp_sub_sum(p, n, mx);
     for (int j = 0; j < n; j++) p[j] *= inv;
     memset(out, 0, (size_t)dh * sizeof(float));
     for (int j = 0; j < n; j++) {

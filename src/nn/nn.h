@@ -32,6 +32,13 @@ void nn_sgemm_ref(int ta, int tb, int M, int N, int K, const float *A, int lda, 
 
 /* Y (N, out) = X (N, in) W^T + b   (b may be NULL) */
 void nn_linear(float *Y, const float *X, const float *W, const float *b, int N, int in, int out);
+/* The same product for few rows (the decoder's per-step layers, N = batch x
+ * beam): W is read in place, never packed, so it may be an mmapped tensor.
+ * Register-tiled dot products (AVX2/FMA, portable fallback), threads over
+ * blocks of output columns. Y[i, :] is the same bits for any thread count
+ * and whatever the other rows of X are; not the same bits as nn_linear.
+ * See linear_rows.c. */
+void nn_linear_rows(float *Y, const float *X, const float *W, const float *b, int N, int in, int out);
 /* dX (N, in) = dY W (beta: 0 overwrite, 1 add); dW += dY^T X; db += colsum(dY).
  * dX, dW, db may each be NULL to skip. */
 void nn_linear_backward(float *dX, float beta, float *dW, float *db, const float *dY,
@@ -155,5 +162,11 @@ double nn_xent_backward(float *logits, const int *labels, int N, int V, float sm
                         int ignore, float scale);
 /* loss only, logits untouched */
 double nn_xent(const float *logits, const int *labels, int N, int V, float smoothing, int ignore);
+
+/* x[i] = exp(x[i] - sub) for i < n; returns the sum of the new x (vmath.c:
+ * vectorized, relative error < 2e-7, a fixed summation order) */
+float nn_exp_sub_sum(float *x, int n, float sub);
+/* the same sum, x untouched */
+float nn_exp_sum(const float *x, int n, float sub);
 
 #endif
