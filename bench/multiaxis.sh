@@ -85,7 +85,7 @@ for kind in dense multiaxis; do
 done
 
 # BLEU, beam 4, batch 32, 2 threads (--quick: the first 2000 lines of each set)
-declare -A BLEU
+declare -A BLEU WPS
 LINES=100000000; [ $QUICK = 1 ] && LINES=2000
 for set in multi30k-test2016 tatoeba-test newstest2014; do
     head -n $LINES "$DATA/test/$set.en" >"$OUT/$set.en"
@@ -93,8 +93,10 @@ for set in multi30k-test2016 tatoeba-test newstest2014; do
 done
 for kind in dense multiaxis; do
     for set in multi30k-test2016 tatoeba-test newstest2014; do
-        "$PETIT" translate -m "$OUT/$kind-$TAG.gguf" --beam 4 --batch 32 --threads 2 \
-            <"$OUT/$set.en" >"$OUT/$kind-$TAG.$set.hyp"
+        "$PETIT" translate -m "$OUT/$kind-$TAG.gguf" --beam 4 --batch 32 --threads 2 --verbose \
+            <"$OUT/$set.en" >"$OUT/$kind-$TAG.$set.hyp" 2>"$OUT/$kind-$TAG.$set.err"
+        # sentence-length outputs: translation speed (words out per second)
+        WPS[$kind.$set]=$(sed -n 's/.*: \([0-9]*\) words\/s.*/\1/p' "$OUT/$kind-$TAG.$set.err")
         BLEU[$kind.$set]=$("$PETIT" bleu -m bleu -b "$OUT/$set.fr" <"$OUT/$kind-$TAG.$set.hyp")
     done
 done
@@ -112,14 +114,18 @@ head -30 "$DATA/test/newstest2014.en" | tr '\n' ' ' | "$PETIT" encode -m "$VOCAB
 
 echo
 echo "ablation ($TAG): ${MODEL_ARGS[*]}; multiaxis W=$W, half the heads local, half grid"
-printf '%-10s %10s %10s %10s %10s %10s\n' decoder m30k-2016 tatoeba news2014 "train tok/s" "dev loss"
+echo "BLEU: beam 4, batch 32; translate words/s: the same runs (2 threads), sentence-length outputs"
+printf '%-10s %10s %10s %10s %12s %9s %12s %12s\n' decoder m30k-2016 tatoeba news2014 "train tok/s" "dev loss" \
+    "m30k words/s" "tato words/s"
 for kind in dense multiaxis; do
-    printf '%-10s %10s %10s %10s %10s %10s\n' $kind "${BLEU[$kind.multi30k-test2016]}" "${BLEU[$kind.tatoeba-test]}" \
-        "${BLEU[$kind.newstest2014]}" "$(toks "$OUT/$kind-$TAG.jsonl")" "$(devl "$OUT/$kind-$TAG.jsonl")"
+    printf '%-10s %10s %10s %10s %12s %9s %12s %12s\n' $kind "${BLEU[$kind.multi30k-test2016]}" "${BLEU[$kind.tatoeba-test]}" \
+        "${BLEU[$kind.newstest2014]}" "$(toks "$OUT/$kind-$TAG.jsonl")" "$(devl "$OUT/$kind-$TAG.jsonl")" \
+        "${WPS[$kind.multi30k-test2016]}" "${WPS[$kind.tatoeba-test]}"
 done
 echo "plot: $OUT/steps-$LEN.svg"
 J=$(tail -n 1 "$OUT/steps-$LEN.txt")
-printf '{"setting": "%s", "bleu_dense": %s, "bleu_multiaxis": %s, "bleu_tatoeba_dense": %s, "bleu_tatoeba_multiaxis": %s, "bleu_news_dense": %s, "bleu_news_multiaxis": %s, "train_tok_s_dense": %s, "train_tok_s_multiaxis": %s, %s\n' \
+printf '{"setting": "%s", "bleu_dense": %s, "bleu_multiaxis": %s, "bleu_tatoeba_dense": %s, "bleu_tatoeba_multiaxis": %s, "bleu_news_dense": %s, "bleu_news_multiaxis": %s, "train_tok_s_dense": %s, "train_tok_s_multiaxis": %s, "translate_wps_m30k_dense": %s, "translate_wps_m30k_multiaxis": %s, %s\n' \
     "$TAG" "${BLEU[dense.multi30k-test2016]}" "${BLEU[multiaxis.multi30k-test2016]}" \
     "${BLEU[dense.tatoeba-test]}" "${BLEU[multiaxis.tatoeba-test]}" "${BLEU[dense.newstest2014]}" \
-    "${BLEU[multiaxis.newstest2014]}" "$(toks "$OUT/dense-$TAG.jsonl")" "$(toks "$OUT/multiaxis-$TAG.jsonl")" "${J#\{}"
+    "${BLEU[multiaxis.newstest2014]}" "$(toks "$OUT/dense-$TAG.jsonl")" "$(toks "$OUT/multiaxis-$TAG.jsonl")" \
+    "${WPS[dense.multi30k-test2016]}" "${WPS[multiaxis.multi30k-test2016]}" "${J#\{}"
