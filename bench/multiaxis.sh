@@ -22,12 +22,13 @@
 # attn_speedup_2048, and more.
 #
 # usage: bench/multiaxis.sh [--quick] [--steps N] [--len N] [--window W] [-m MODEL]
+#   --len N    the long output's length (2048; --quick: 1024)
 #   -m MODEL   accepted and ignored: the ablation trains its own pair of models
 # Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr). Work: bench/out/multiaxis/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-QUICK=0 STEPS="" LEN=2048 W=16 REPS=3
+QUICK=0 STEPS="" LEN="" W=16 REPS=3
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=1 ;;
@@ -108,7 +109,8 @@ devl() { grep -o '"dev_loss":[0-9.]*' "$1" | tail -1 | cut -d: -f2; }
 
 # 2. long outputs
 head -30 "$DATA/test/newstest2014.en" | tr '\n' ' ' | "$PETIT" encode -m "$VOCAB" --ids >"$OUT/doc.ids"
-[ $QUICK = 1 ] && { LEN=1024; REPS=1; }
+[ $QUICK = 1 ] && { LEN=${LEN:-1024}; REPS=1; }
+LEN=${LEN:-2048}
 ./build/bench/multiaxis_steps --len "$LEN" --window "$W" --reps "$REPS" --threads 1 \
     --src-ids "$OUT/doc.ids" --svg "$OUT/steps-$LEN.svg" | tee "$OUT/steps-$LEN.txt"
 

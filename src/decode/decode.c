@@ -289,7 +289,11 @@ static void copy_row(const pt_decoder *d, float *dst, const float *src, int t) {
         float *a = dst + pp->off;
         const float *b = src + pp->off;
         if (kind == NN_HEAD_DENSE) memcpy(a, b, (size_t)(t + 1) * w * sizeof(float));
-        if (kind == NN_HEAD_LOCAL) memcpy(a, b, (size_t)pp->slots * w * sizeof(float));
+        if (kind == NN_HEAD_LOCAL) { /* slots [0, n) and their mirrors [W, W + n) */
+            size_t n = (size_t)(t + 1 < W ? t + 1 : W);
+            memcpy(a, b, n * w * sizeof(float));
+            memcpy(a + (size_t)W * w, b + (size_t)W * w, n * w * sizeof(float));
+        }
         if (kind == NN_HEAD_GRID)
             for (int r = 0; r < W && r <= t; r++) /* residue class r holds (t-r)/W + 1 positions */
                 memcpy(a + (size_t)r * pp->G * w, b + (size_t)r * pp->G * w,
