@@ -62,7 +62,7 @@ struct pt_decoder {
     fin_hyp *fin;          /* (cap_B, K2) */
     int *fin_ids;          /* storage for fin[].ids */
     /* candidate heap */
-    int *cand_row, *cand_tok;
+    int *cand_row, *cand_tok, *n_cand; /* (cap_B, K2) per sentence */
     float *cand_score;
     long steps;
     double *prof_step, *prof_attn; /* (prof_cap) per-position timings, or NULL */
@@ -85,7 +85,7 @@ static void free_buffers(pt_decoder *d) {
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) pt_free_aligned(ps[i]);
     void *qs[] = {d->saved, d->tok, d->row_sent, d->hist[0], d->hist[1], d->parent, d->score, d->new_score,
                   d->src_len, d->max_out, d->active, d->n_fin, d->row0, d->nrows, d->src_pad,
-                  d->fin, d->fin_ids, d->cand_row, d->cand_tok, d->cand_score};
+                  d->fin, d->fin_ids, d->cand_row, d->cand_tok, d->cand_score, d->n_cand};
     for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) free(qs[i]);
 }
 
@@ -162,9 +162,10 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     d->fin = pt_calloc((size_t)B * K2, sizeof(fin_hyp));
     d->fin_ids = pt_calloc((size_t)B * K2 * T, sizeof(int));
     for (size_t i = 0; i < (size_t)B * K2; i++) d->fin[i].ids = d->fin_ids + i * T;
-    d->cand_row = pt_calloc((size_t)K2, sizeof(int));
-    d->cand_tok = pt_calloc((size_t)K2, sizeof(int));
-    d->cand_score = pt_calloc((size_t)K2, sizeof(float));
+    d->cand_row = pt_calloc((size_t)B * K2, sizeof(int));
+    d->cand_tok = pt_calloc((size_t)B * K2, sizeof(int));
+    d->cand_score = pt_calloc((size_t)B * K2, sizeof(float));
+    d->n_cand = pt_calloc((size_t)B, sizeof(int));
 }
 
 /* pre-norm: h = LN(x) is the sublayer input; post-norm: x itself */
@@ -314,19 +315,28 @@ static void gather(pt_decoder *d, int nR, int t) {
         if (j != i && j < nR && d->parent[j] != j && d->saved[j] < 0) d->saved[j] = ns++;
     }
     const size_t rf = d->row_floats, lf = (size_t)d->cap_R * rf;
-    for (int l = 0; l < d->m->cfg.dec_layers; l++) {
+    const int L = d->m->cfg.dec_layers;
+    /* within a layer: first save, then copy, rows in parallel (each row is
+     * written by one thread, and nothing read in a phase is written in it) */
+    int par = (long)nR * (t + 1) * d->m->cfg.d_model > 65536;
+    for (int l = 0; l < L; l++) {
         float *kl = d->kself + l * lf, *vl = d->vself + l * lf;
-        for (int j = 0; j < nR; j++)
-            if (d->saved[j] >= 0) {
-                copy_row(d, d->kscr + d->saved[j] * rf, kl + j * rf, t);
-                copy_row(d, d->vscr + d->saved[j] * rf, vl + j * rf, t);
+#pragma omp parallel if (par)
+        {
+#pragma omp for schedule(static)
+            for (int j = 0; j < nR; j++)
+                if (d->saved[j] >= 0) {
+                    copy_row(d, d->kscr + d->saved[j] * rf, kl + j * rf, t);
+                    copy_row(d, d->vscr + d->saved[j] * rf, vl + j * rf, t);
+                }
+#pragma omp for schedule(static)
+            for (int i = 0; i < nR; i++) {
+                int j = d->parent[i];
+                if (j == i) continue;
+                int sj = j < nR ? d->saved[j] : -1;
+                copy_row(d, kl + i * rf, sj >= 0 ? d->kscr + sj * rf : kl + j * rf, t);
+                copy_row(d, vl + i * rf, sj >= 0 ? d->vscr + sj * rf : vl + j * rf, t);
             }
-        for (int i = 0; i < nR; i++) {
-            int j = d->parent[i];
-            if (j == i) continue;
-            int sj = j < nR ? d->saved[j] : -1;
-            copy_row(d, kl + i * rf, sj >= 0 ? d->kscr + sj * rf : kl + j * rf, t);
-            copy_row(d, vl + i * rf, sj >= 0 ? d->vscr + sj * rf : vl + j * rf, t);
         }
     }
 }
@@ -411,40 +421,47 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
         step(d, R, t);
         log_softmax(d->logits, R, V);
         int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
-        int nR = 0;
+        /* each sentence's 2K best candidates over its rows (insertion into a
+         * sorted list of at most 2K; K is small), sentences in parallel */
+#pragma omp parallel for schedule(dynamic, 1) if ((long)R * V > 65536)
         for (int b = 0; b < B; b++) {
             if (!d->active[b]) continue;
-            /* the 2K best candidates over this sentence's rows (insertion into
-             * a sorted list of at most 2K; K is small) */
             int nc = 0, want = 2 * K, r0 = d->row0[b];
+            int *crow = d->cand_row + (size_t)b * d->K2, *ctok = d->cand_tok + (size_t)b * d->K2;
+            float *csc = d->cand_score + (size_t)b * d->K2;
             for (int i = 0; i < d->nrows[b]; i++) {
                 int r = r0 + i;
                 const float *lp = d->logits + (size_t)r * V;
                 float base = d->score[r];
                 for (int v = 0; v < V; v++) {
                     float s = base + lp[v];
-                    if (nc == want && !cand_better(s, i, v, d->cand_score[nc - 1], d->cand_row[nc - 1], d->cand_tok[nc - 1]))
-                        continue;
+                    if (nc == want && !cand_better(s, i, v, csc[nc - 1], crow[nc - 1], ctok[nc - 1])) continue;
                     int at = nc < want ? nc++ : nc - 1;
-                    while (at > 0 && cand_better(s, i, v, d->cand_score[at - 1], d->cand_row[at - 1], d->cand_tok[at - 1])) {
-                        d->cand_score[at] = d->cand_score[at - 1];
-                        d->cand_row[at] = d->cand_row[at - 1];
-                        d->cand_tok[at] = d->cand_tok[at - 1];
+                    while (at > 0 && cand_better(s, i, v, csc[at - 1], crow[at - 1], ctok[at - 1])) {
+                        csc[at] = csc[at - 1], crow[at] = crow[at - 1], ctok[at] = ctok[at - 1];
                         at--;
                     }
-                    d->cand_score[at] = s, d->cand_row[at] = i, d->cand_tok[at] = v;
+                    csc[at] = s, crow[at] = i, ctok[at] = v;
                 }
             }
+            d->n_cand[b] = nc;
+        }
+        int nR = 0;
+        for (int b = 0; b < B; b++) {
+            if (!d->active[b]) continue;
+            int nc = d->n_cand[b], r0 = d->row0[b];
+            const int *crow = d->cand_row + (size_t)b * d->K2, *ctok = d->cand_tok + (size_t)b * d->K2;
+            const float *csc = d->cand_score + (size_t)b * d->K2;
             int live = 0, start = nR;
             for (int k = 0; k < nc && live < K && d->n_fin[b] < K; k++) {
-                int r = r0 + d->cand_row[k], v = d->cand_tok[k];
+                int r = r0 + crow[k], v = ctok[k];
                 if (v == c->eos_id) {
-                    add_finished(d, b, hist + (size_t)r * T, t, t + 1, d->cand_score[k], o->len_penalty);
+                    add_finished(d, b, hist + (size_t)r * T, t, t + 1, csc[k], o->len_penalty);
                 } else {
                     int nr = nR++;
                     d->parent[nr] = r;
                     d->row_sent[nr] = b; /* step() is done with the old rows */
-                    d->new_score[nr] = d->cand_score[k];
+                    d->new_score[nr] = csc[k];
                     memcpy(nhist + (size_t)nr * T, hist + (size_t)r * T, (size_t)t * sizeof(int));
                     nhist[(size_t)nr * T + t] = v;
                     live++;
