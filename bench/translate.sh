@@ -11,7 +11,8 @@
 #
 # For each test set (Multi30k test2016; newstest2014, its first NEWS_LINES (500) lines) and beam
 # (1 and 4), every engine translates the set with batch 32 and 2 threads; the order of the
-# engines rotates from round to round. Reported per engine: target tokens/s (the
+# engines rotates from round to round (PyTorch, ~10x slower than the others, runs in the
+# first round only: --torch-rounds N). Reported per engine: target tokens/s (the
 # SentencePiece pieces of its output, re-encoded the same way for every engine, plus one EOS
 # a sentence, over its translation time without model loading), median over rounds; the
 # ratio to petit; BLEU (`petit bleu`, sacreBLEU's 13a); peak resident memory (GNU time's
@@ -22,7 +23,7 @@
 # beam, petit's peak RSS <= model size + 64 MB, load + one sentence < 100 ms.
 # The last line is one JSON object (beam 4, batch 32, Multi30k test2016).
 #
-# usage: bench/translate.sh [--quick] [-m MODEL] [--rounds N] [--news-lines N]
+# usage: bench/translate.sh [--quick] [-m MODEL] [--rounds N] [--news-lines N] [--torch-rounds N]
 #   --quick        1 round, the first 200 lines of each set
 #   -m MODEL       another petit model (fp32, dense decoder)
 # Environment: PETIT (./petit), PYTHON (/usr/bin/python3 with torch: apt-get install
@@ -31,13 +32,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=3 LINES=0 NEWS_LINES=500 MODEL=runs/base/model.gguf
+ROUNDS=3 LINES=0 NEWS_LINES=500 MODEL=runs/base/model.gguf TORCH_ROUNDS=1
 THREADS=2 BATCH=32
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) ROUNDS=1 LINES=200 ;;
     --rounds) ROUNDS=$2; shift ;;
     --news-lines) NEWS_LINES=$2; shift ;;
+    --torch-rounds) TORCH_ROUNDS=$2; shift ;;
     -m | --model) MODEL=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "translate.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
@@ -128,6 +130,8 @@ for ((r = 0; r < ROUNDS; r++)); do
         for k in 1 4; do
             for ((i = 0; i < ${#ENGINES[@]}; i++)); do
                 e=${ENGINES[$(((i + r) % ${#ENGINES[@]}))]}
+                # PyTorch is an order of magnitude slower than the others: one round only
+                [ $e = torch_fp32 ] && [ $r -ge "$TORCH_ROUNDS" ] && continue
                 run "$e" "$s" "$k"
                 toks=$("$PETIT" encode -m "$MODEL" <"$OUT/hyp.txt" | awk '{n += NF + 1} END {print n + 0}')
                 bleu=$("$PETIT" bleu -m bleu -b "$OUT/$s.fr" <"$OUT/hyp.txt")
