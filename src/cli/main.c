@@ -30,7 +30,27 @@ static void usage(FILE *f) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
+/* OpenBLAS starts its own thread pool when the library loads, before main,
+ * sized by OPENBLAS_NUM_THREADS (else the core count), and its threads spin
+ * for a while looking for work. petit never gives them any (nn_sgemm runs
+ * OpenBLAS single-threaded and threads itself), but on a 2-core machine
+ * their spinning costs a short run most of its time: translating one
+ * sentence took 150 ms instead of 60. So the process runs itself again with
+ * OPENBLAS_NUM_THREADS=1 unless it already has it (once; if exec fails, it
+ * just goes on). */
+static void single_threaded_blas(char **argv) {
+#if defined(PETIT_BLAS) && defined(__linux__)
+    const char *v = getenv("OPENBLAS_NUM_THREADS");
+    if (v && !strcmp(v, "1")) return;
+    if (setenv("OPENBLAS_NUM_THREADS", "1", 1)) return;
+    execv("/proc/self/exe", argv);
+#else
+    (void)argv;
+#endif
+}
+
 int main(int argc, char **argv) {
+    single_threaded_blas(argv);
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
