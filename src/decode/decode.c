@@ -187,6 +187,12 @@ static void sub_out(pt_decoder *d, const float *w, const float *b, int R) {
     }
 }
 
+/* The slot of position j in a part's cache (kv_part; for a local head the
+ * first of its two, the mirror is W slots later). */
+static inline int kv_slot(const kv_part *pp, int kind, int W, int j) {
+    return kind == NN_HEAD_LOCAL ? j % W : kind == NN_HEAD_GRID ? (j % W) * pp->G + j / W : j;
+}
+
 /* The step's products have few rows (R = sentences x beams): the packing-free
  * kernel wins there, and on the tall output layer; OpenBLAS on many rows. */
 static void step_linear(float *y, const float *x, const float *w, const float *b, int R, int in, int out) {
@@ -226,22 +232,24 @@ static void step(pt_decoder *d, int R, int t) {
                 size_t w = (size_t)pp->nh * dh, c0 = (size_t)pp->h0 * dh;
                 const float *kn = d->qkv + (size_t)r * 3 * D + D + c0, *vn = kn + D;
                 float *kr = ks + r * rf + pp->off, *vr = vs + r * rf + pp->off;
-                int W = c->attn_window, sl[2] = {t, -1};
-                if (kind == NN_HEAD_LOCAL) sl[0] = t % W, sl[1] = t % W + W;
-                if (kind == NN_HEAD_GRID) sl[0] = (t % W) * pp->G + t / W;
-                for (int i = 0; i < 2 && sl[i] >= 0; i++) {
-                    memcpy(kr + sl[i] * w, kn, w * sizeof(float));
-                    memcpy(vr + sl[i] * w, vn, w * sizeof(float));
+                size_t sl = (size_t)kv_slot(pp, kind, c->attn_window, t);
+                memcpy(kr + sl * w, kn, w * sizeof(float));
+                memcpy(vr + sl * w, vn, w * sizeof(float));
+                if (kind == NN_HEAD_LOCAL) { /* and its mirror */
+                    sl += (size_t)c->attn_window;
+                    memcpy(kr + sl * w, kn, w * sizeof(float));
+                    memcpy(vr + sl * w, vn, w * sizeof(float));
                 }
             }
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
         for (int r = 0; r < R; r++)
             for (int h = 0; h < H; h++) {
-                int kind = nn_mask_head(&sm, h), W = c->attn_window, first = 0, n = t + 1;
+                /* the mask's keys j0, j0 + step, ... lie in consecutive slots */
+                int kind = nn_mask_head(&sm, h), j0, step;
+                int n = nn_mask_span(&sm, 0, h, t, t + 1, &j0, &step);
                 const kv_part *pp = &d->part[kind];
-                if (kind == NN_HEAD_LOCAL) n = t + 1 < W ? t + 1 : W, first = t + 1 <= W ? 0 : (t + 1) % W;
-                if (kind == NN_HEAD_GRID) n = t / W + 1, first = (t % W) * pp->G;
-                size_t w = (size_t)pp->nh * dh, o = r * rf + pp->off + first * w + (size_t)(h - pp->h0) * dh;
+                size_t w = (size_t)pp->nh * dh, first = (size_t)kv_slot(pp, kind, c->attn_window, j0);
+                size_t o = r * rf + pp->off + first * w + (size_t)(h - pp->h0) * dh;
                 nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
                           d->qkv + (size_t)r * 3 * D + h * dh, ks + o, vs + o, (int)w, n, dh, scale);
             }
