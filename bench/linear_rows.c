@@ -18,20 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench.h"
 #include "nn/nn.h"
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *random_matrix(size_t n, unsigned seed) {
     float *a = malloc(n * sizeof(float));
@@ -55,13 +44,13 @@ typedef struct {
 } problem;
 
 static double sample(linear_fn f, problem *p, int calls) {
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < calls; i++) {
         int c = p->next;
         p->next = (p->next + 1) % p->copies;
         f(p->Y[c], p->X[c], p->W[c], p->b, p->N, p->in, p->out);
     }
-    return (now() - t0) / calls;
+    return (bench_now() - t0) / calls;
 }
 
 static int arg(int argc, char **argv, int *i) {
@@ -125,9 +114,7 @@ int main(int argc, char **argv) {
                 ta[r] = sample(nn_linear, &p, calls);
                 tb[r] = sample(nn_linear_rows, &p, calls);
             }
-            qsort(ta, (size_t)reps, sizeof(double), cmp_double);
-            qsort(tb, (size_t)reps, sizeof(double), cmp_double);
-            double a = ta[reps / 2], bt = tb[reps / 2], flop = 2.0 * p.N * p.in * p.out;
+            double a = bench_median(ta, reps), bt = bench_median(tb, reps), flop = 2.0 * p.N * p.in * p.out;
             printf("%-9s %4d %5d %5d | %9.1f %7.1f | %9.1f %7.1f | %6.2fx | %9.2g\n", what[si], p.N,
                    p.in, p.out, 1e6 * a, 1e-9 * flop / a, 1e6 * bt, 1e-9 * flop / bt, a / bt, maxdiff);
             fflush(stdout);

@@ -21,18 +21,9 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "bench.h"
 #include "decode/decode.h"
 #include "nn/nn.h"
-
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *x, int n) {
-    qsort(x, (size_t)n, sizeof *x, cmp_d);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
 
 /* mean of x[a..b) */
 static double mean(const double *x, int a, int b) {
@@ -138,8 +129,8 @@ int main(int argc, char **argv) {
     double ms[2][1024], ma[2][1024];
     for (int k = 0; k < 2; k++)
         for (int b = 0; b < nb; b++) {
-            ms[k][b] = 1e3 * median(bs + ((size_t)k * nb + b) * reps, reps);
-            ma[k][b] = 1e3 * median(ba + ((size_t)k * nb + b) * reps, reps);
+            ms[k][b] = 1e3 * bench_median(bs + ((size_t)k * nb + b) * reps, reps);
+            ma[k][b] = 1e3 * bench_median(ba + ((size_t)k * nb + b) * reps, reps);
         }
     printf("decoder %d layers, D=%d, %d heads, FFN %d, vocabulary %d; multiaxis: %d local + %d grid heads, W=%d\n",
            L, D, H, F, V, H / 2, H - H / 2, W);
@@ -183,7 +174,7 @@ int main(int argc, char **argv) {
     }
     double td[64], tm[64];
     for (int i = 0; i < reps && i < 64; i++) td[i] = total[0][i], tm[i] = total[1][i];
-    double Td = median(td, reps < 64 ? reps : 64), Tm = median(tm, reps < 64 ? reps : 64);
+    double Td = bench_median(td, reps < 64 ? reps : 64), Tm = bench_median(tm, reps < 64 ? reps : 64);
     printf("\nwhole decode: dense %.2f s, multiaxis %.2f s (%.2fx)\n", Td, Tm, Td / Tm);
     printf("{\"len\": %d, \"window\": %d, \"attn_speedup_%d\": %.2f, \"step_speedup_%d\": %.2f, "
            "\"attn_share_dense_%d\": %.3f, \"attn_share_multiaxis_%d\": %.3f, \"attn_speedup_first_bucket\": %.2f, "

@@ -17,21 +17,11 @@
  *
  * The last line is "sgemm_gflops X" for scripts. */
 #include <cblas.h>
+
+#include "bench.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *random_matrix(size_t n) {
     float *a = malloc(n * sizeof(float));
@@ -56,17 +46,16 @@ static double time_op(int op, int M, int N, int K, int reps, const float *X, con
                       const float *dY, float *Out) {
     double *t = malloc((size_t)reps * sizeof(double));
     for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
-        double t0 = now();
+        double t0 = bench_now();
         if (op == OP_FWD) /* Y (M,N) = X (M,K) · W (N,K)ᵀ */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, X, K, Wt, K, 0.0f, Out, N);
         else if (op == OP_DX) /* dX (M,K) = dY (M,N) · W (N,K) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dY, N, Wt, K, 0.0f, Out, K);
         else /* dW (N,K) = dY (M,N)ᵀ · X (M,K) */
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dY, N, X, K, 0.0f, Out, K);
-        if (r >= 0) t[r] = now() - t0;
+        if (r >= 0) t[r] = bench_now() - t0;
     }
-    qsort(t, (size_t)reps, sizeof(double), cmp_double);
-    double med = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    double med = bench_median(t, reps);
     free(t);
     return med;
 }
