@@ -67,11 +67,13 @@ void petit_model_free(petit_model *pm) {
 int petit_model_max_len(const petit_model *pm) { return pm->m.cfg.max_len; }
 
 void petit_options_default(petit_options *o) {
+    pt_decode_opts d; /* the decoder's defaults, except that the API's search is greedy */
+    pt_decode_opts_default(&d);
     o->beam = 1;
-    o->nbest = 1;
-    o->length_penalty = 1.0f;
-    o->max_len_a = 2.0f;
-    o->max_len_b = 10.0f;
+    o->nbest = d.nbest;
+    o->length_penalty = d.len_penalty;
+    o->max_len_a = d.max_len_a;
+    o->max_len_b = d.max_len_b;
     o->threads = 0;
 }
 
