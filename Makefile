@@ -95,6 +95,9 @@ $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libpetit.a $(BUILD)/.flags
 $(BUILD)/bench/multiaxis_steps: bench/multiaxis_steps.c $(BUILD)/libpetit.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
+$(BUILD)/bench/qlinear: bench/qlinear.c $(BUILD)/libpetit.a $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
 
 tests: $(TEST_BIN) $(BUILD)/petit
 
