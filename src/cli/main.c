@@ -20,6 +20,7 @@ static const struct {
     {"encode", cmd_encode, "text -> SentencePiece pieces or ids"},
     {"decode", cmd_decode, "SentencePiece pieces or ids -> text"},
     {"bleu", cmd_bleu, "sacreBLEU-compatible BLEU and chrF"},
+    {"quantize", cmd_quantize, "a float model to 8- or 4-bit integer weights (RTN, GPTQ)"},
     {"info", cmd_info, "describe a model or checkpoint file"},
 };
 

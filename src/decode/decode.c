@@ -195,8 +195,11 @@ static inline int kv_slot(const kv_part *pp, int kind, int W, int j) {
 
 /* The step's products have few rows (R = sentences x beams): the packing-free
  * kernel wins there, and on the tall output layer; OpenBLAS on many rows. */
-static void step_linear(float *y, const float *x, const float *w, const float *b, int R, int in, int out) {
-    if (R <= 64 || out >= 4 * in) nn_linear_rows(y, x, w, b, R, in, out);
+static void step_linear(const pt_model *m, float *y, const float *x, const float *w, const float *b,
+                        int R, int in, int out) {
+    const nn_qmat *q = pt_model_qmat(m, w);
+    if (q) nn_qlinear(y, x, q, b, R);
+    else if (R <= 64 || out >= 4 * in) nn_linear_rows(y, x, w, b, R, in, out);
     else nn_linear(y, x, w, b, R, in, out);
 }
 
@@ -210,8 +213,9 @@ static void step(pt_decoder *d, int R, int t) {
     float scale = 1.0f / sqrtf((float)dh), es = c->emb_scale ? sqrtf((float)D) : 1.0f;
     const float *pe = c->pos == PT_POS_LEARNED ? p->pos_emb : pt_acts_pe(d->enc);
     for (int r = 0; r < R; r++) {
-        const float *e = p->tok_emb + (size_t)d->tok[r] * D, *q = pe + (size_t)t * D;
-        for (int i = 0; i < D; i++) d->x[(size_t)r * D + i] = e[i] * es + q[i];
+        float *x = d->x + (size_t)r * D;
+        const float *e = pt_emb_row(m, d->tok[r], x), *q = pe + (size_t)t * D;
+        for (int i = 0; i < D; i++) x[i] = e[i] * es + q[i];
     }
     int TS = T > S ? T : S;
     nn_mask sm = pt_dec_self_mask(c);
@@ -223,7 +227,7 @@ static void step(pt_decoder *d, int R, int t) {
         float *vs = d->vself + (size_t)l * d->cap_R * rf;
         /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
-        step_linear(d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
+        step_linear(m, d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
         double t_a = prof ? pt_time() : 0;
         for (int r = 0; r < R; r++)
             for (int kind = 0; kind < 3; kind++) {
@@ -254,11 +258,11 @@ static void step(pt_decoder *d, int R, int t) {
                           d->qkv + (size_t)r * 3 * D + h * dh, ks + o, vs + o, (int)w, n, dh, scale);
             }
         if (prof) t_attn += pt_time() - t_a;
-        step_linear(d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
+        step_linear(m, d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
         sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         /* cross-attention over the row's sentence */
         in = sub_in(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
-        step_linear(d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
+        step_linear(m, d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
         const float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
         for (int r = 0; r < R; r++)
@@ -269,13 +273,13 @@ static void step(pt_decoder *d, int R, int t) {
                        d->qkv + (size_t)r * D + h * dh, kb + h * dh, kb + D + h * dh, 2 * D,
                        d->src_len[b], dh, scale);
             }
-        step_linear(d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
+        step_linear(m, d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
         sub_out(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
         /* feed-forward */
         in = sub_in(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
-        step_linear(d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
+        step_linear(m, d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
         nn_act(d->up, d->up, (size_t)R * F, c->act);
-        step_linear(d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
+        step_linear(m, d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
         sub_out(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
     }
     const float *hfin = d->x;
@@ -283,7 +287,7 @@ static void step(pt_decoder *d, int R, int t) {
         nn_layernorm(d->h, d->mean, d->rstd, d->x, p->d_lnf_w, p->d_lnf_b, R, D, c->ln_eps);
         hfin = d->h;
     }
-    step_linear(d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
+    step_linear(m, d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
     d->steps++;
     if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = t_attn;
 }
@@ -410,10 +414,10 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     for (int l = 0; l < c->dec_layers; l++) {
         float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
         if (Smax == S) {
-            nn_linear(ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, B * S, D, 2 * D);
+            pt_linear(d->m, ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, B * S, D, 2 * D);
         } else {
             for (int b = 0; b < B; b++)
-                nn_linear(ckv + (size_t)b * S * D2, mem + (size_t)b * Smax * D, p->d_ckv_w + l * D2 * D,
+                pt_linear(d->m, ckv + (size_t)b * S * D2, mem + (size_t)b * Smax * D, p->d_ckv_w + l * D2 * D,
                           p->d_ckv_b + l * D2, Smax, D, 2 * D);
         }
     }

@@ -884,6 +884,32 @@ void gguf_set_arr(gguf_writer *w, const char *key, uint32_t elem_type, const voi
     w_set(w, key, GGUF_V_ARR, val, len);
 }
 
+void gguf_copy_kv(gguf_writer *w, const gguf_file *g, int i) {
+    if (i < 0 || i >= g->n_kv) {
+        w_error(w, "gguf_copy_kv: metadata index %d out of range", i);
+        return;
+    }
+    const struct gguf_kv *kv = &g->kv[i];
+    if (kv->type == GGUF_V_STR) {
+        gguf_set_strn(w, kv->key, (const char *)kv->data, (size_t)kv->n);
+        return;
+    }
+    if (kv->type != GGUF_V_ARR) {
+        gguf_set_val(w, kv->key, kv->type, kv->data);
+        return;
+    }
+    /* an array: element type, count, then the elements as they lie in the
+     * file (strings as length + bytes; the last one ends the span) */
+    size_t body = 0;
+    if (kv->elem_type != GGUF_V_STR) body = (size_t)kv->n * gguf_vtype_size(kv->elem_type);
+    else if (kv->n) body = (size_t)kv->str_off[kv->n - 1] + 8 + (size_t)le64(kv->data + kv->str_off[kv->n - 1]);
+    uint8_t *val = pt_malloc(12 + body);
+    memcpy(val, &kv->elem_type, 4);
+    memcpy(val + 4, &kv->n, 8);
+    if (body) memcpy(val + 12, kv->data, body);
+    w_set(w, kv->key, GGUF_V_ARR, val, 12 + body);
+}
+
 void gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n) {
     const char *k = key ? key : "(null)";
     if (n && !strs) {

@@ -149,6 +149,8 @@ void gguf_set_val(gguf_writer *w, const char *key, uint32_t vtype, const void *v
 /* array of fixed-size elements (copied) */
 void gguf_set_arr(gguf_writer *w, const char *key, uint32_t elem_type, const void *data, uint64_t n);
 void gguf_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n);
+/* copy metadata entry i of g (any type) under the same key */
+void gguf_copy_kv(gguf_writer *w, const gguf_file *g, int i);
 /* The data pointer is borrowed until gguf_write returns. ne[0] fastest. */
 void gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                      const uint64_t *ne, const void *data, size_t nbytes);

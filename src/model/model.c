@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/base.h"
 #include "nn/nn.h"
@@ -293,8 +294,10 @@ int pt_model_init(pt_model *m, const pt_config *cfg) {
 }
 
 void pt_model_free(pt_model *m) {
-    if (!m->mapped) pt_free_aligned(m->mem);
+    if (m->mapped == 2) munmap(m->mem, m->n_params * sizeof(float));
+    else if (!m->mapped) pt_free_aligned(m->mem);
     free(m->tensors);
+    free(m->qw);
     memset(m, 0, sizeof *m);
 }
 
@@ -345,6 +348,78 @@ void pt_model_add_tensors(const pt_model *m, const float *block, const char *pre
     }
 }
 
+/* A model with integer tensors: the F32 ones are copied into an anonymous
+ * mapping laid out as usual; the integer ones stay in the file's mapping
+ * and their slots in mem are never touched (so they cost no memory). */
+static int load_quantized(pt_model *m, const gguf_file *g) {
+    size_t bytes = m->n_params * sizeof(float);
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        pt_set_error("cannot map %zu bytes for the model", bytes);
+        pt_model_free(m);
+        return -1;
+    }
+    m->mem = mem;
+    m->mapped = 2;
+    m->qw = pt_calloc((size_t)m->n_tensors, sizeof(nn_qmat));
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        const gguf_tensor *gt = gguf_find_tensor(g, t->name);
+        int bad = 0;
+        if (!gt) bad = pt_set_error("tensor %s is missing", t->name);
+        else if (gt->ne[0] != (uint64_t)t->cols || gt->n_elems != (uint64_t)t->rows * t->cols)
+            bad = pt_set_error("tensor %s: shape [%llu x %llu], expected [%d x %d]", t->name,
+                               (unsigned long long)gt->ne[0], (unsigned long long)gt->ne[1], t->cols, t->rows);
+        else if (gt->type == GGUF_TYPE_F32) memcpy(m->mem + t->offset, gt->data, gt->nbytes);
+        else if ((gt->type != GGUF_TYPE_Q8_0 && gt->type != GGUF_TYPE_Q4_0) || t->rows < 2)
+            bad = pt_set_error("tensor %s: type %s is not one petit computes with", t->name, gguf_type_name(gt->type));
+        else if (((uintptr_t)gt->data & 1) != 0) bad = pt_set_error("tensor %s: misaligned", t->name);
+        if (bad) {
+            pt_model_free(m);
+            return -1;
+        }
+        m->qw[i] = (nn_qmat){(int)gt->type, t->rows, t->cols, gt->type == GGUF_TYPE_F32 ? m->mem + t->offset : gt->data};
+        m->n_quant += gt->type != GGUF_TYPE_F32;
+    }
+    layout_walk(&m->cfg, m->mem, &m->p, NULL, NULL);
+    return 0;
+}
+
+int pt_model_tensor_at(const pt_model *m, const float *w) {
+    if (w < m->mem || w >= m->mem + m->n_params) return -1;
+    size_t off = (size_t)(w - m->mem);
+    int lo = 0, hi = m->n_tensors - 1; /* offsets increase with the index */
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (m->tensors[mid].offset == off) return mid;
+        if (m->tensors[mid].offset < off) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+const nn_qmat *pt_model_qmat(const pt_model *m, const float *w) {
+    if (!m->n_quant) return NULL;
+    int i = pt_model_tensor_at(m, w);
+    return i >= 0 && m->qw[i].type != NN_F32 ? &m->qw[i] : NULL;
+}
+
+void pt_linear(const pt_model *m, float *Y, const float *X, const float *W, const float *b, int N,
+               int in, int out) {
+    if (m->observe) m->observe(m->observe_ctx, pt_model_tensor_at(m, W), X, N, in);
+    const nn_qmat *q = pt_model_qmat(m, W);
+    if (q) nn_qlinear(Y, X, q, b, N);
+    else nn_linear(Y, X, W, b, N, in, out);
+}
+
+const float *pt_emb_row(const pt_model *m, int id, float *scratch) {
+    int D = m->cfg.d_model;
+    const nn_qmat *q = m->n_quant ? pt_model_qmat(m, m->p.tok_emb) : NULL;
+    if (!q) return m->p.tok_emb + (size_t)id * D;
+    nn_dequantize_row(q->type, scratch, (const char *)q->data + (size_t)id * nn_qrow_bytes(q->type, D), D);
+    return scratch;
+}
+
 int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
     pt_config cfg;
     if (pt_config_from_gguf(&cfg, g)) return -1;
@@ -354,6 +429,10 @@ int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
     m->n_params = layout_walk(&cfg, NULL, NULL, NULL, &m->n_tensors);
     m->tensors = pt_calloc((size_t)m->n_tensors, sizeof(pt_tensor));
     layout_walk(&cfg, NULL, NULL, m->tensors, NULL);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
+        if (gt && gt->type != GGUF_TYPE_F32) return load_quantized(m, g);
+    }
     /* contiguous and in order, with the right shapes? then use it in place */
     const gguf_tensor *first = gguf_find_tensor(g, m->tensors[0].name);
     int inplace = first && first->type == GGUF_TYPE_F32 && ((uintptr_t)first->data & 31) == 0;
@@ -574,8 +653,8 @@ static void embed(const pt_model *m, const pt_acts *a, float *out, const int *id
     const float *pe = c->pos == PT_POS_LEARNED ? m->p.pos_emb : a->pe;
 #pragma omp parallel for schedule(static) if ((long)B * T * D > 32768)
     for (int r = 0; r < B * T; r++) {
-        const float *e = m->p.tok_emb + (size_t)ids[r] * D, *p = pe + (size_t)(r % T) * D;
         float *o = out + (size_t)r * D;
+        const float *e = pt_emb_row(m, ids[r], o), *p = pe + (size_t)(r % T) * D;
         for (int i = 0; i < D; i++) o[i] = e[i] * s + p[i];
     }
     if (key) nn_dropout(out, (size_t)B * T * D, c->dropout, key);
@@ -622,22 +701,24 @@ static void sub_out(const pt_config *c, layer_acts *L, int k, float *y, const fl
 }
 
 /* self-attention: y = Attn(x) (N, D); saves qkv, P, ctx */
-static void self_attn(const pt_config *c, layer_acts *L, float *y, const float *x, const float *w_qkv,
+static void self_attn(const pt_model *m, layer_acts *L, float *y, const float *x, const float *w_qkv,
                       const float *b_qkv, const float *w_o, const float *b_o, int B, int T,
                       const nn_mask *mask) {
+    const pt_config *c = &m->cfg;
     int D = c->d_model, N = B * T;
-    nn_linear(L->qkv, x, w_qkv, b_qkv, N, D, 3 * D);
+    pt_linear(m, L->qkv, x, w_qkv, b_qkv, N, D, 3 * D);
     nn_attention(L->ctx, L->P, L->qkv, 3 * D, L->qkv + D, L->qkv + 2 * D, 3 * D, B, T, T,
                  c->n_heads, D / c->n_heads, mask);
-    nn_linear(y, L->ctx, w_o, b_o, N, D, D);
+    pt_linear(m, y, L->ctx, w_o, b_o, N, D, D);
 }
 
-static void ffn(const pt_config *c, layer_acts *L, float *y, const float *x, const float *w_up,
+static void ffn(const pt_model *m, layer_acts *L, float *y, const float *x, const float *w_up,
                 const float *b_up, const float *w_down, const float *b_down, int N) {
+    const pt_config *c = &m->cfg;
     int D = c->d_model, F = c->d_ff;
-    nn_linear(L->up, x, w_up, b_up, N, D, F);
+    pt_linear(m, L->up, x, w_up, b_up, N, D, F);
     nn_act(L->act, L->up, (size_t)N * F, c->act);
-    nn_linear(y, L->act, w_down, b_down, N, F, D);
+    pt_linear(m, y, L->act, w_down, b_down, N, F, D);
 }
 
 /* The encoder over a padded batch; returns its output (B*S, D) inside a. */
@@ -653,11 +734,11 @@ static const float *encode(const pt_model *m, pt_acts *a, const int *src, const 
     for (int l = 0; l < c->enc_layers; l++) {
         layer_acts *L = &a->enc[l];
         const float *x = sub_in(c, L, 0, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns);
-        self_attn(c, L, a->g_tmp, x, p->e_qkv_w + l * D3 * D, p->e_qkv_b + l * D3,
+        self_attn(m, L, a->g_tmp, x, p->e_qkv_w + l * D3 * D, p->e_qkv_b + l * D3,
                   p->e_o_w + (size_t)l * D * D, p->e_o_b + l * D, B, S, &src_mask);
         sub_out(c, L, 0, a->g_tmp, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns, site_key(key, 100 + 2 * l));
         x = sub_in(c, L, 1, p->e_ln2_w + l * D, p->e_ln2_b + l * D, Ns);
-        ffn(c, L, a->g_tmp, x, p->e_up_w + (size_t)l * F * D, p->e_up_b + (size_t)l * F,
+        ffn(m, L, a->g_tmp, x, p->e_up_w + (size_t)l * F * D, p->e_up_b + (size_t)l * F,
             p->e_down_w + (size_t)l * D * F, p->e_down_b + l * D, Ns);
         sub_out(c, L, 1, a->g_tmp, p->e_ln2_w + l * D, p->e_ln2_b + l * D, Ns, site_key(key, 101 + 2 * l));
     }
@@ -696,18 +777,18 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
     for (int l = 0; l < c->dec_layers; l++) {
         layer_acts *L = &a->dec[l];
         const float *x = sub_in(c, L, 0, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt);
-        self_attn(c, L, a->g_tmp, x, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3,
+        self_attn(m, L, a->g_tmp, x, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3,
                   p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, B, T, &causal);
         sub_out(c, L, 0, a->g_tmp, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt, site_key(key, 1000 + 3 * l));
         x = sub_in(c, L, 1, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt);
-        nn_linear(L->cq, x, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, Nt, D, D);
-        nn_linear(L->ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, Ns, D, 2 * D);
+        pt_linear(m, L->cq, x, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, Nt, D, D);
+        pt_linear(m, L->ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, Ns, D, 2 * D);
         nn_attention(L->cctx, L->cP, L->cq, D, L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads,
                      D / c->n_heads, &src_mask);
-        nn_linear(a->g_tmp, L->cctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, Nt, D, D);
+        pt_linear(m, a->g_tmp, L->cctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, Nt, D, D);
         sub_out(c, L, 1, a->g_tmp, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt, site_key(key, 1001 + 3 * l));
         x = sub_in(c, L, 2, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt);
-        ffn(c, L, a->g_tmp, x, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F,
+        ffn(m, L, a->g_tmp, x, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F,
             p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, Nt);
         sub_out(c, L, 2, a->g_tmp, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt, site_key(key, 1002 + 3 * l));
     }
@@ -716,7 +797,7 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
         nn_layernorm(a->dec_final, a->dec_mean, a->dec_rstd, h, p->d_lnf_w, p->d_lnf_b, Nt, D, c->ln_eps);
         h = a->dec_final;
     }
-    nn_linear(a->logits, h, p->tok_emb, p->out_b, Nt, D, V);
+    pt_linear(m, a->logits, h, p->tok_emb, p->out_b, Nt, D, V);
 }
 
 static int count_tokens(const pt_config *c, const pt_batch *bt) {
@@ -789,6 +870,7 @@ double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, fl
                            uint64_t key, float scale, float *grads, int *n_tokens) {
     const pt_config *c = &m->cfg;
     const pt_params *p = &m->p;
+    PT_ASSERT(!m->n_quant); /* integer weights have no gradient (QAT trains F32 masters) */
     pt_params g;
     pt_params_point(m, grads, &g);
     int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;

@@ -14,6 +14,7 @@
 
 #include "gguf/gguf.h"
 #include "nn/nn.h"
+#include "nn/quant.h"
 
 enum pt_norm { PT_NORM_PRE = 0, PT_NORM_POST = 1 };
 enum pt_pos { PT_POS_SINUSOIDAL = 0, PT_POS_LEARNED = 1 };
@@ -126,6 +127,16 @@ typedef struct {
     int n_tensors;
     pt_tensor *tensors;
     int mapped;       /* mem points into a mapped file: not ours to free */
+    /* Integer weights: NULL when every tensor is F32; else one entry per
+     * tensor, its type and data (F32 entries: the floats in mem). A
+     * quantized tensor's floats in mem are never touched: mem is then an
+     * anonymous mapping whose untouched pages take no memory. */
+    nn_qmat *qw;
+    int n_quant; /* tensors stored as integers */
+    /* If set, sees the input of every linear layer of the forward pass
+     * (GPTQ's calibration): tensor = index of the weight in tensors[]. */
+    void (*observe)(void *ctx, int tensor, const float *X, int N, int in);
+    void *observe_ctx;
 } pt_model;
 
 /* Lay out (and zero) the parameter block for cfg. */
@@ -145,6 +156,18 @@ void pt_model_add_tensors(const pt_model *m, const float *block, const char *pre
  * writer does: no copy, the mapping is shared), else copied. The gguf_file
  * must outlive the model. */
 int pt_model_from_gguf(pt_model *m, const gguf_file *g);
+/* Index of the tensor whose data starts at w (a pointer into m->mem), or -1 */
+int pt_model_tensor_at(const pt_model *m, const float *w);
+/* The integer weights of the tensor at w, or NULL if it is F32 */
+const nn_qmat *pt_model_qmat(const pt_model *m, const float *w);
+/* Y (N, out) = X (N, in) W^T + b for a weight W of m (a pointer into m->mem):
+ * the integer kernel when W is quantized, else nn_linear. */
+void pt_linear(const pt_model *m, float *Y, const float *X, const float *W, const float *b, int N,
+               int in, int out);
+/* Row id of the token embedding: a pointer into mem, or (quantized) the row
+ * dequantized into scratch (D floats). */
+const float *pt_emb_row(const pt_model *m, int id, float *scratch);
+
 /* Copy tensors named prefix+name from a GGUF file into block; checks shapes */
 int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, const gguf_file *g);
 

@@ -1,0 +1,164 @@
+/* quantize.c: policy, fake quantization, GPTQ statistics and integer
+ * tensors for a model file (see quantize.h). */
+#include "model/quantize.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "nn/gptq.h"
+#include "nn/quant.h"
+
+void pt_quant_policy_default(pt_quant_policy *p, int type) {
+    p->type = type;
+    p->emb_type = type;
+    p->groups = PT_QP_ALL;
+}
+
+int pt_quant_groups_parse(const char *s, unsigned *out) {
+    unsigned g = 0;
+    const char *p = s;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        if (n == 3 && !strncmp(p, "all", 3)) g |= PT_QP_ALL;
+        else if (n == 3 && !strncmp(p, "emb", 3)) g |= PT_QP_EMB;
+        else if (n == 4 && !strncmp(p, "attn", 4)) g |= PT_QP_ATTN;
+        else if (n == 3 && !strncmp(p, "ffn", 3)) g |= PT_QP_FFN;
+        else return pt_set_error("unknown tensor group '%.*s' (emb, attn, ffn, all)", (int)n, p);
+        p += n;
+        if (*p == ',') p++;
+    }
+    if (!g) return pt_set_error("no tensor group given (emb, attn, ffn, all)");
+    *out = g;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+int pt_quant_tensor_type(const pt_model *m, int i, const pt_quant_policy *p) {
+    const pt_tensor *t = &m->tensors[i];
+    if (t->rows < 2 || t->cols % NN_QK || !ends_with(t->name, ".weight")) return NN_F32;
+    if (!strcmp(t->name, "tok_emb.weight")) return p->groups & PT_QP_EMB ? p->emb_type : NN_F32;
+    if (strstr(t->name, ".attn.") || strstr(t->name, ".self.") || strstr(t->name, ".cross."))
+        return p->groups & PT_QP_ATTN ? p->type : NN_F32;
+    if (strstr(t->name, ".ffn.")) return p->groups & PT_QP_FFN ? p->type : NN_F32;
+    return NN_F32; /* learned positions */
+}
+
+void pt_fake_quant(const pt_model *m, float *dst, const float *src, const pt_quant_policy *p) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        const float *s = src + t->offset;
+        float *d = dst + t->offset;
+        int type = pt_quant_tensor_type(m, i, p);
+        if (type == NN_F32) {
+            if (d != s) memcpy(d, s, (size_t)t->rows * t->cols * sizeof(float));
+            continue;
+        }
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < t->rows; r++) {
+            uint8_t buf[sizeof(nn_block_q8_0) * 64]; /* rows up to 2048 wide in one go */
+            for (int c0 = 0; c0 < t->cols; c0 += 64 * NN_QK) {
+                int n = t->cols - c0 < 64 * NN_QK ? t->cols - c0 : 64 * NN_QK;
+                nn_quantize_row(type, buf, s + (size_t)r * t->cols + c0, n);
+                nn_dequantize_row(type, d + (size_t)r * t->cols + c0, buf, n);
+            }
+        }
+    }
+}
+
+/* ---- GPTQ statistics ---------------------------------------------------- */
+
+struct pt_calib {
+    pt_model *m;
+    double **H; /* per tensor: (cols, cols) or NULL */
+    long *rows;
+};
+
+static void observe(void *ctx, int tensor, const float *X, int N, int in) {
+    pt_calib *c = ctx;
+    if (tensor < 0 || !c->H[tensor]) return;
+    nn_gptq_accumulate(c->H[tensor], X, N, in);
+    c->rows[tensor] += N;
+}
+
+pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p) {
+    pt_calib *c = pt_calloc(1, sizeof *c);
+    c->m = m;
+    c->H = pt_calloc((size_t)m->n_tensors, sizeof(double *));
+    c->rows = pt_calloc((size_t)m->n_tensors, sizeof(long));
+    for (int i = 0; i < m->n_tensors; i++)
+        if (pt_quant_tensor_type(m, i, p) != NN_F32) {
+            size_t n = (size_t)m->tensors[i].cols;
+            c->H[i] = pt_calloc(n * n, sizeof(double));
+        }
+    m->observe = observe;
+    m->observe_ctx = c;
+    return c;
+}
+
+long pt_calib_rows(const pt_calib *c, int tensor) { return c->rows[tensor]; }
+
+void pt_calib_detach(pt_calib *c) {
+    if (!c) return;
+    c->m->observe = NULL;
+    c->m->observe_ctx = NULL;
+    for (int i = 0; i < c->m->n_tensors; i++) free(c->H[i]);
+    free(c->H), free(c->rows), free(c);
+}
+
+/* ---- integer tensors ------------------------------------------------------ */
+
+int pt_quant_add_tensors(gguf_writer *w, const pt_model *m, const float *block,
+                         const pt_quant_policy *p, const pt_calib *calib, double damp,
+                         pt_quant_keep *keep, FILE *progress) {
+    keep->bufs = pt_calloc((size_t)m->n_tensors, sizeof(void *));
+    keep->n = m->n_tensors;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        const float *src = block + t->offset;
+        uint64_t ne[2] = {(uint64_t)t->cols, (uint64_t)t->rows};
+        int type = pt_quant_tensor_type(m, i, p);
+        if (type == NN_F32) {
+            gguf_add_tensor(w, t->name, GGUF_TYPE_F32, t->rows > 1 ? 2 : 1, ne, src,
+                            (size_t)t->rows * t->cols * sizeof(float));
+            continue;
+        }
+        size_t rb = nn_qrow_bytes(type, t->cols), bytes = rb * t->rows;
+        uint8_t *q = keep->bufs[i] = pt_malloc(bytes);
+        double t0 = pt_time();
+        int gptq = calib && calib->H[i] && calib->rows[i] > 0;
+        if (gptq) {
+            size_t n = (size_t)t->rows * t->cols;
+            float *W = pt_malloc(n * sizeof(float));
+            memcpy(W, src, n * sizeof(float));
+            int rc = nn_gptq_quantize(type, q, W, t->rows, t->cols, calib->H[i], damp);
+            free(W);
+            if (rc) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", pt_error());
+                return pt_set_error("GPTQ on %s: %s", t->name, msg);
+            }
+        } else {
+#pragma omp parallel for schedule(static)
+            for (int r = 0; r < t->rows; r++) nn_quantize_row(type, q + (size_t)r * rb, src + (size_t)r * t->cols, t->cols);
+        }
+        if (progress)
+            fprintf(progress, "  %-26s %5d x %-5d %s %s%s (%.1f s)\n", t->name, t->rows, t->cols,
+                    nn_qtype_name(type), gptq ? "GPTQ" : "RTN",
+                    gptq ? "" : calib ? ", no calibration rows" : "", pt_time() - t0);
+        gguf_add_tensor(w, t->name, (uint32_t)type, 2, ne, q, bytes);
+    }
+    return 0;
+}
+
+void pt_quant_keep_free(pt_quant_keep *keep) {
+    for (int i = 0; i < keep->n; i++) free(keep->bufs[i]);
+    free(keep->bufs);
+    keep->bufs = NULL;
+    keep->n = 0;
+}

@@ -1,0 +1,61 @@
+/* quantize: a float model's weights to integers (nn/quant.h's Q8_0 and
+ * Q4_0), by round to nearest or GPTQ, and the fake quantization that
+ * quantization-aware training computes its forward pass with.
+ *
+ * Policy: which weight matrices become integers. Groups:
+ *   emb   tok_emb.weight: the token embedding and (tied) the output layer
+ *   attn  every attention projection: enc/dec self qkv and out, cross q, kv, out
+ *   ffn   the feed-forward up and down projections
+ * Default: all three. Never: biases, LayerNorms, learned positions, and any
+ * matrix whose row length is not a multiple of 32 (the block size). The
+ * embedding may get its own type (emb_type): with a Q4_0 model, an 8-bit
+ * embedding costs little size and keeps the output layer sharper.
+ */
+#ifndef PETIT_QUANTIZE_H
+#define PETIT_QUANTIZE_H
+
+#include <stdio.h>
+
+#include "gguf/gguf.h"
+#include "model/model.h"
+
+enum { PT_QP_EMB = 1, PT_QP_ATTN = 2, PT_QP_FFN = 4, PT_QP_ALL = 7 };
+
+typedef struct {
+    int type;          /* NN_Q8_0 or NN_Q4_0 */
+    int emb_type;      /* the embedding's type (NN_F32 keeps it float); default = type */
+    unsigned groups;   /* PT_QP_* bits */
+} pt_quant_policy;
+
+void pt_quant_policy_default(pt_quant_policy *p, int type);
+/* "all" or a comma list of emb, attn, ffn; -1 on an unknown name */
+int pt_quant_groups_parse(const char *s, unsigned *out);
+/* the type tensor i of m gets (NN_F32: stays float) */
+int pt_quant_tensor_type(const pt_model *m, int i, const pt_quant_policy *p);
+
+/* dst = dequantize(quantize_RTN(src)) for the policy's tensors, src for the
+ * rest (block layout of m). dst may equal src. */
+void pt_fake_quant(const pt_model *m, float *dst, const float *src, const pt_quant_policy *p);
+
+/* GPTQ's statistics: while attached, every forward pass through m adds
+ * X^T X of each linear layer's input to that weight's H. */
+typedef struct pt_calib pt_calib;
+pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p);
+long pt_calib_rows(const pt_calib *c, int tensor); /* rows seen by a tensor */
+void pt_calib_detach(pt_calib *c); /* frees; m->observe is cleared */
+
+/* Add m's tensors (weights in block, m's layout) to w, the policy's ones
+ * as integers: GPTQ where calib has statistics for them, else RTN. The
+ * integer buffers must outlive gguf_write: they are returned in *keep
+ * (free with pt_quant_keep_free). progress: print a line per tensor to it
+ * (NULL: quiet). Returns 0, or -1 with pt_error (GPTQ failed). */
+typedef struct {
+    void **bufs;
+    int n;
+} pt_quant_keep;
+int pt_quant_add_tensors(gguf_writer *w, const pt_model *m, const float *block,
+                         const pt_quant_policy *p, const pt_calib *calib, double damp,
+                         pt_quant_keep *keep, FILE *progress);
+void pt_quant_keep_free(pt_quant_keep *keep);
+
+#endif

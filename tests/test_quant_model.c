@@ -1,0 +1,106 @@
+/* test_quant_model: a model written with integer weights (pt_quant_add_tensors)
+ * and loaded back (pt_model_from_gguf) computes what the float model with
+ * fake-quantized weights (pt_fake_quant) computes.
+ *
+ * With 8 or more rows per product the integer model multiplies dequantized
+ * weights in fp32, so its logits match the fake-quantized model's to float
+ * rounding (budget 1e-4 absolute on logits of size ~1). With fewer rows the
+ * products are integer dot products over Q8_0-rounded activations, which
+ * adds a relative error of about 2^-8 per product: the loss must agree to
+ * 2%. Both for Q8_0 and Q4_0 (embedding at Q8_0), and the policy: F32
+ * tensors stay F32, pt_quant_tensor_type agrees with what was written. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "gguf/gguf.h"
+#include "model/model.h"
+#include "model/quantize.h"
+#include "test.h"
+
+static double run(const pt_model *m, int B, int S, int T, float *logits_out) {
+    pt_acts *a = pt_acts_new(&m->cfg, B, S, T);
+    int src[64], sl[8], tin[64], tout[64], tl[8];
+    for (int b = 0; b < B; b++) {
+        sl[b] = S, tl[b] = T;
+        for (int j = 0; j < S; j++) src[b * S + j] = j == S - 1 ? m->cfg.eos_id : 4 + (b * 7 + j * 13) % 90;
+        for (int j = 0; j < T; j++) {
+            tin[b * T + j] = j == 0 ? m->cfg.bos_id : 4 + (b * 5 + j * 11) % 90;
+            tout[b * T + j] = j == T - 1 ? m->cfg.eos_id : 4 + (b * 5 + (j + 1) * 11) % 90;
+        }
+    }
+    pt_batch bt = {B, S, T, src, sl, tin, tout, tl};
+    int n;
+    double loss = pt_forward(m, a, &bt, 0.0f, 0, &n);
+    if (logits_out) memcpy(logits_out, pt_acts_logits(a), (size_t)B * T * m->cfg.vocab * sizeof(float));
+    pt_acts_free(a);
+    return loss / n;
+}
+
+static void check_type(int type) {
+    pt_config c;
+    pt_config_default(&c);
+    c.vocab = 100, c.d_model = 64, c.n_heads = 2, c.d_ff = 128, c.enc_layers = 1, c.dec_layers = 2;
+    c.max_len = 16, c.dropout = 0;
+    c.pad_id = 0, c.bos_id = 1, c.eos_id = 2, c.unk_id = 3;
+    pt_model mf;
+    CHECK(pt_model_init(&mf, &c) == 0, "init");
+    pt_model_init_weights(&mf, 5);
+    pt_quant_policy pol;
+    pt_quant_policy_default(&pol, type);
+    pol.emb_type = NN_Q8_0;
+
+    char path[] = "/tmp/petit_qmodel_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    gguf_writer *w = gguf_writer_init();
+    pt_config_to_gguf(&mf.cfg, w);
+    pt_quant_keep keep = {0};
+    CHECK(pt_quant_add_tensors(w, &mf, mf.mem, &pol, NULL, 0.01, &keep, NULL) == 0, "add tensors");
+    CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
+    gguf_writer_free(w);
+    pt_quant_keep_free(&keep);
+
+    gguf_file *g = gguf_open(path);
+    pt_model mq;
+    CHECK(g && pt_model_from_gguf(&mq, g) == 0, "load: %s", pt_error());
+    int nq = 0, agree = 1;
+    for (int i = 0; i < mq.n_tensors; i++) {
+        int want = pt_quant_tensor_type(&mf, i, &pol);
+        const gguf_tensor *t = gguf_find_tensor(g, mq.tensors[i].name);
+        agree &= t && (int)t->type == want && mq.qw[i].type == want;
+        nq += want != NN_F32;
+    }
+    CHECK(agree, "%s: tensor types in the file follow the policy", nn_qtype_name(type));
+    CHECK(mq.n_quant == nq && nq == 1 + 1 * 4 + 2 * 7, "%s: %d quantized tensors (want %d)", nn_qtype_name(type),
+          mq.n_quant, 1 + 4 + 14);
+
+    /* the reference: float weights rounded through the same format */
+    pt_fake_quant(&mf, mf.mem, mf.mem, &pol);
+    int B = 2, S = 5, T = 6, V = c.vocab;
+    float *lf = pt_malloc((size_t)B * T * V * 4), *lq = pt_malloc((size_t)B * T * V * 4);
+    double loss_f = run(&mf, B, S, T, lf), loss_q = run(&mq, B, S, T, lq);
+    double worst = 0;
+    for (int i = 0; i < B * T * V; i++) worst = fmax(worst, fabs(lf[i] - lq[i]));
+    CHECK(worst <= 1e-4, "%s, rows >= 8: logits differ by %g from the fake-quantized model", nn_qtype_name(type), worst);
+    printf("  %s: rows >= 8: loss %.6f vs %.6f, worst logit difference %.2g\n", nn_qtype_name(type), loss_q, loss_f, worst);
+    /* few rows: integer products */
+    loss_f = run(&mf, 1, 3, 3, NULL), loss_q = run(&mq, 1, 3, 3, NULL);
+    CHECK(fabs(loss_f - loss_q) <= 0.02 * loss_f, "%s, 3 rows: loss %g vs %g", nn_qtype_name(type), loss_q, loss_f);
+    printf("  %s: 3 rows (integer products): loss %.6f vs %.6f\n", nn_qtype_name(type), loss_q, loss_f);
+    /* and the float model itself is different (the check above is not vacuous) */
+    CHECK(pt_model_qmat(&mq, mq.p.d_up_w) != NULL && pt_model_qmat(&mq, mq.p.d_up_b) == NULL, "qmat lookup");
+    free(lf), free(lq);
+    pt_model_free(&mq);
+    gguf_close(g);
+    pt_model_free(&mf);
+    unlink(path);
+}
+
+int main(void) {
+    check_type(NN_Q8_0);
+    check_type(NN_Q4_0);
+    return test_done("test_quant_model");
+}
