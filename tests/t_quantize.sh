@@ -86,5 +86,21 @@ expect 1 "nope.gguf" "missing model" -- -m "$W/nope.gguf" -o "$W/o.gguf" --type 
 grep -qE "^enc\.0\.ffn\.down\.weight +Q8_0 " "$W/info" && grep -qE "^enc\.0\.attn\.qkv\.weight +F32 " "$W/info" &&
     grep -qE "^tok_emb\.weight +F32 " "$W/info" && ok "--tensors ffn: only FFN weights are Q8_0" || bad "--tensors ffn"
 
+# quantization-aware training from the float model: writes integer weights
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$M" --qat q4 --qat-emb q8 -o "$W/qat.gguf" --lr 1e-3 \
+    --warmup 5 --batch-tokens 1500 --max-steps 20 --dropout 0 --threads 2 --quiet 2> "$W/err" || bad "train --qat: $(cat "$W/err")"
+"$P" info "$W/qat.gguf" > "$W/info" 2>&1
+grep -qE "^dec\.0\.ffn\.up\.weight +Q4_0 " "$W/info" && grep -qE "^tok_emb\.weight +Q8_0 " "$W/info" &&
+    grep -q 'petit.quant.method.*"qat"' "$W/info" && ok "train --qat q4 --qat-emb q8: Q4_0 weights, Q8_0 embedding, method qat" ||
+    bad "train --qat: $(grep -E 'quant|ffn.up.weight|tok_emb' "$W/info")"
+n=$("$P" translate -m "$W/qat.gguf" --threads 1 < "$W/t.en" | wc -l)
+[ "$n" -eq 40 ] && ok "QAT model translates" || bad "QAT model: $n lines"
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$M" --qat q3 -o "$W/x.gguf" > /dev/null 2>&1
+[ $? -eq 2 ] && ok "train --qat q3: usage error" || bad "train --qat q3"
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$M" --d-model 128 -o "$W/x.gguf" > /dev/null 2>&1
+[ $? -eq 2 ] && ok "train --init with a size option: usage error" || bad "train --init --d-model"
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$W/q8-rtn.gguf" --qat q4 -o "$W/x.gguf" > /dev/null 2> "$W/err"
+[ $? -eq 1 ] && grep -q "Q8_0" "$W/err" && ok "train --init from an integer model: exit 1 ($(head -1 "$W/err"))" || bad "train --init integer model: $(cat "$W/err")"
+
 [ $fail -eq 0 ] && echo "t_quantize: all ok"
 exit $fail

@@ -56,10 +56,16 @@ static const char *usage_text =
     "  --checkpoint FILE           default: MODEL.ckpt.gguf beside the model\n"
     "  --metrics FILE              append JSON lines (step, loss, dev_loss, lr, tok_s, ...)\n"
     "  --log-every N (10)  --quiet\n"
-    "  --resume FILE               continue from a checkpoint (same data)\n";
+    "  --resume FILE               continue from a checkpoint (same data)\n"
+    "  --init MODEL.gguf           start from a float model's weights and configuration\n"
+    "quantization-aware training (fine-tune with --init; writes an integer model):\n"
+    "  --qat q8|q4                 train through weights rounded to Q8_0 / Q4_0\n"
+    "  --qat-emb q8|q4|f32         the embedding's type (default: as --qat)\n"
+    "  --qat-tensors LIST          all (default) or a comma list of emb, attn, ffn\n";
 
 typedef struct {
-    const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume;
+    const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume, *init;
+    const char *qat, *qat_emb, *qat_tensors;
     long max_lines, max_steps, max_epochs, valid_every, patience, save_every, log_every, threads;
     int quiet;
     pt_config cfg;
@@ -136,7 +142,8 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         STR("--src", a->src) STR("--tgt", a->tgt) STR("--vocab", a->vocab)
         STR("--dev-src", a->dev_src) STR("--dev-tgt", a->dev_tgt)
         STR("-o", a->out) STR("--output", a->out) STR("--checkpoint", a->ckpt)
-        STR("--metrics", a->metrics) STR("--resume", a->resume)
+        STR("--metrics", a->metrics) STR("--resume", a->resume) STR("--init", a->init)
+        STR("--qat", a->qat) STR("--qat-emb", a->qat_emb) STR("--qat-tensors", a->qat_tensors)
         INT("--max-lines", a->max_lines, 1, 1L << 40)
         MINT("--d-model", a->cfg.d_model, 2, 16384) MINT("--heads", a->cfg.n_heads, 1, 256)
         MINT("--ff", a->cfg.d_ff, 1, 65536) MINT("--enc-layers", a->cfg.enc_layers, 1, 64)
@@ -216,7 +223,8 @@ static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *
         cli_fail("train", "%s", pt_error());
         return -1;
     }
-    if (pt_model_save(&t->model, sp, a->out)) {
+    if (t->opts.qat.type != NN_F32 ? pt_model_save_quant(&t->model, sp, &t->opts.qat, "qat", a->out)
+                                    : pt_model_save(&t->model, sp, a->out)) {
         cli_fail("train", "%s", pt_error());
         return -1;
     }
@@ -250,7 +258,23 @@ int cmd_train(int argc, char **argv) {
     if (rc) return rc;
     if (!a.src || !a.tgt) return cli_usage("train", "--src and --tgt are required");
     if (!a.out) return cli_usage("train", "-o MODEL.gguf is required");
-    if (!a.vocab && !a.resume) return cli_usage("train", "--vocab is required (petit vocab makes one)");
+    if (!a.vocab && !a.resume && !a.init) return cli_usage("train", "--vocab is required (petit vocab makes one)");
+    if (a.init && a.resume) return cli_usage("train", "--init starts a run, --resume continues one: not both");
+    if (a.init && a.cfg_given)
+        return cli_usage("train", "--init takes the model's configuration from %s: no model-size options", a.init);
+    if (a.qat) {
+        a.opts.qat.type = nn_qtype_parse(a.qat);
+        if (a.opts.qat.type != NN_Q8_0 && a.opts.qat.type != NN_Q4_0)
+            return cli_usage("train", "unknown --qat '%s' (q8 or q4)", a.qat);
+        a.opts.qat.emb_type = a.opts.qat.type;
+        if (a.qat_emb && (a.opts.qat.emb_type = nn_qtype_parse(a.qat_emb)) < 0)
+            return cli_usage("train", "unknown --qat-emb '%s' (q8, q4 or f32)", a.qat_emb);
+        if (a.qat_tensors && pt_quant_groups_parse(a.qat_tensors, &a.opts.qat.groups))
+            return cli_usage("train", "--qat-tensors: %s", pt_error());
+        if (a.resume) return cli_usage("train", "--qat is kept in the checkpoint: give it only when starting");
+    } else if (a.qat_emb || a.qat_tensors) {
+        return cli_usage("train", "--qat-emb and --qat-tensors go with --qat");
+    }
     if (!!a.dev_src != !!a.dev_tgt) return cli_usage("train", "--dev-src and --dev-tgt go together");
     if (!a.max_steps && !a.max_epochs) a.max_epochs = 10;
     pt_config *ac = &a.cfg;
@@ -274,8 +298,8 @@ int cmd_train(int argc, char **argv) {
 
     /* the model and its state */
     pt_trainer t;
-    const char *vocab_from = a.resume ? a.resume : a.vocab;
-    spm_model *sp = load_vocab(&a, a.resume);
+    const char *vocab_from = a.vocab ? a.vocab : a.resume ? a.resume : a.init;
+    spm_model *sp = load_vocab(&a, a.resume ? a.resume : a.init);
     if (!sp) return cli_fail("train", "%s: %s", vocab_from, pt_error());
     if (a.resume) {
         if (pt_checkpoint_load(&t, a.resume)) {
@@ -302,6 +326,29 @@ int cmd_train(int argc, char **argv) {
             spm_free(sp);
             return 1;
         }
+    } else if (a.init) {
+        pt_model im;
+        if (pt_model_load(&im, a.init)) {
+            spm_free(sp);
+            return cli_fail("train", "%s", pt_error());
+        }
+        if (im.cfg.vocab != spm_vocab_size(sp)) {
+            cli_fail("train", "%s: vocabulary has %d pieces but %s expects %d", vocab_from, spm_vocab_size(sp),
+                     a.init, im.cfg.vocab);
+            pt_model_free(&im);
+            spm_free(sp);
+            return 1;
+        }
+        pt_config ic = im.cfg;
+        ic.dropout = a.cfg.dropout; /* this run's --dropout (default 0.1), not the file's */
+        if (a.opts.schedule == PT_SCHED_COSINE && a.max_steps) a.opts.total_steps = a.max_steps;
+        if (pt_trainer_init(&t, &ic, &a.opts)) {
+            pt_model_free(&im);
+            spm_free(sp);
+            return cli_fail("train", "%s", pt_error());
+        }
+        memcpy(t.model.mem, im.mem, im.n_params * sizeof(float));
+        pt_model_free(&im);
     } else {
         a.cfg.vocab = spm_vocab_size(sp);
         if (spm_pad_id(sp) < 0 || spm_bos_id(sp) < 0 || spm_eos_id(sp) < 0) {

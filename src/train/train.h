@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/quantize.h"
 #include "text/spm.h"
 
 /* ---- corpus ---------------------------------------------------------- */
@@ -78,6 +79,11 @@ typedef struct {
     int accum;        /* batches per optimizer step */
     int batch_tokens;
     uint64_t seed;
+    /* quantization-aware training: qat.type NN_F32 = off. The forward and
+     * backward passes see the policy's weights rounded to integers and back
+     * (pt_fake_quant); the gradient passes straight through the rounding
+     * (STE) to the float weights, which AdamW updates. */
+    pt_quant_policy qat;
 } pt_train_opts;
 
 void pt_train_opts_default(pt_train_opts *o);
@@ -99,6 +105,7 @@ typedef struct {
     uint64_t data_fp;  /* corpus fingerprint */
     /* not saved: */
     pt_acts *acts;
+    float *qat_w; /* QAT: the fake-quantized weights of the current step */
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);
@@ -130,6 +137,11 @@ void pt_trainer_reserve(pt_trainer *t, int B, int S, int T);
 int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path);
 /* Model file: config, vocabulary, weights only. Atomic. */
 int pt_model_save(const pt_model *m, const spm_model *sp, const char *path);
+/* The same with the policy's weights as integers (RTN of m's weights: after
+ * QAT, exactly the values training computed with); method is recorded as
+ * petit.quant.method. */
+int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_policy *q,
+                        const char *method, const char *path);
 /* Restore a trainer from a checkpoint (replaces t's options and config). */
 int pt_checkpoint_load(pt_trainer *t, const char *path);
 /* Load a model file (or a checkpoint's weights) into m (initializes m). */

@@ -35,6 +35,7 @@ void pt_train_opts_default(pt_train_opts *o) {
     o->accum = 1;
     o->batch_tokens = 4096;
     o->seed = 1;
+    pt_quant_policy_default(&o->qat, NN_F32);
 }
 
 float pt_lr_at(const pt_train_opts *o, long s) {
@@ -69,7 +70,20 @@ int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o)
     t->adam_v = pt_alloc_aligned(n);
     t->opts = *o;
     t->best_dev = INFINITY;
+    if (o->qat.type != NN_F32) t->qat_w = pt_alloc_aligned(n);
     return 0;
+}
+
+/* The model the passes compute with: the weights themselves, or with QAT
+ * their fake-quantized copy (refreshed from the current weights). */
+static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
+    if (t->opts.qat.type == NN_F32) return &t->model;
+    if (!t->qat_w) t->qat_w = pt_alloc_aligned(t->model.n_params * sizeof(float));
+    pt_fake_quant(&t->model, t->qat_w, t->model.mem, &t->opts.qat);
+    *view = t->model;
+    view->mem = t->qat_w;
+    pt_params_point(&t->model, t->qat_w, &view->p);
+    return view;
 }
 
 void pt_trainer_free(pt_trainer *t) {
@@ -77,6 +91,7 @@ void pt_trainer_free(pt_trainer *t) {
     pt_free_aligned(t->grads);
     pt_free_aligned(t->adam_m);
     pt_free_aligned(t->adam_v);
+    pt_free_aligned(t->qat_w);
     pt_acts_free(t->acts);
     memset(t, 0, sizeof *t);
 }
@@ -155,13 +170,15 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
     double loss = 0.0;
     int ntok = 0, new_epoch = 0;
     t->step++;
+    pt_model view;
+    const pt_model *cm = compute_model(t, &view);
     for (int a = 0; a < accum; a++) {
         next_batch(t, c, ep, &new_epoch);
         const pt_batch *b = pt_batcher_make(bb, c, ep, (int)t->batch_pos++, cfg->pad_id, cfg->bos_id, cfg->eos_id);
         pt_trainer_reserve(t, b->B, b->S, b->T);
         uint64_t key = pt_hash_u64(t->opts.seed ^ pt_hash_u64((uint64_t)t->step * 64 + (uint64_t)a + 1)) | 1;
         int n;
-        loss += pt_forward_backward(&t->model, t->acts, b, t->opts.smoothing, key, 1.0f, t->grads, &n);
+        loss += pt_forward_backward(cm, t->acts, b, t->opts.smoothing, key, 1.0f, t->grads, &n);
         ntok += n;
         for (int i = 0; i < b->B; i++) st->src_tokens += b->src_len[i];
         st->flops += pt_train_flops(cfg, b->B, b->S, b->T);
@@ -191,11 +208,13 @@ double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
     reserve_caps(t, e.caps);
     double loss = 0.0;
     long ntok = 0;
+    pt_model view;
+    const pt_model *cm = compute_model(t, &view);
     for (int k = 0; k < e.n_batches; k++) {
         const pt_batch *b = pt_batcher_make(bb, c, &e, k, cfg->pad_id, cfg->bos_id, cfg->eos_id);
         pt_trainer_reserve(t, b->B, b->S, b->T);
         int n;
-        loss += pt_forward(&t->model, t->acts, b, 0.0f, 0, &n);
+        loss += pt_forward(cm, t->acts, b, 0.0f, 0, &n);
         ntok += n;
     }
     pt_epoch_free(&e);
@@ -214,6 +233,22 @@ int pt_model_save(const pt_model *m, const spm_model *sp, const char *path) {
     add_common(w, m, sp);
     pt_model_add_tensors(m, m->mem, "", w);
     int rc = gguf_write(w, path);
+    gguf_writer_free(w);
+    return rc;
+}
+
+int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_policy *q,
+                        const char *method, const char *path) {
+    gguf_writer *w = gguf_writer_init();
+    add_common(w, m, sp);
+    gguf_set_str(w, "petit.quant.type", nn_qtype_name(q->type));
+    gguf_set_str(w, "petit.quant.method", method);
+    gguf_set_str(w, "petit.quant.emb_type", nn_qtype_name(q->emb_type));
+    gguf_set_u32(w, "petit.quant.groups", q->groups);
+    pt_quant_keep keep = {0};
+    int rc = pt_quant_add_tensors(w, m, m->mem, q, NULL, 0.0, &keep, NULL);
+    if (!rc) rc = gguf_write(w, path);
+    pt_quant_keep_free(&keep);
     gguf_writer_free(w);
     return rc;
 }
@@ -242,6 +277,11 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
     gguf_set_f32(w, "petit.train.smoothing", o->smoothing);
     gguf_set_u32(w, "petit.train.accum", (uint32_t)o->accum);
     gguf_set_u32(w, "petit.train.batch_tokens", (uint32_t)o->batch_tokens);
+    if (o->qat.type != NN_F32) {
+        gguf_set_u32(w, "petit.train.qat_type", (uint32_t)o->qat.type);
+        gguf_set_u32(w, "petit.train.qat_emb_type", (uint32_t)o->qat.emb_type);
+        gguf_set_u32(w, "petit.train.qat_groups", o->qat.groups);
+    }
     pt_model_add_tensors(&t->model, t->model.mem, "", w);
     pt_model_add_tensors(&t->model, t->adam_m, "opt.m.", w);
     pt_model_add_tensors(&t->model, t->adam_v, "opt.v.", w);
@@ -326,6 +366,16 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
     F32("petit.train.smoothing", t->opts.smoothing);
     U32("petit.train.accum", t->opts.accum);
     U32("petit.train.batch_tokens", t->opts.batch_tokens);
+    if (gguf_find_key(g, "petit.train.qat_type") >= 0) { /* a QAT run */
+        U32("petit.train.qat_type", t->opts.qat.type);
+        U32("petit.train.qat_emb_type", t->opts.qat.emb_type);
+        U32("petit.train.qat_groups", t->opts.qat.groups);
+        if (nn_qrow_bytes(t->opts.qat.type, NN_QK) == 0 || t->opts.qat.type == NN_F32 ||
+            nn_qrow_bytes(t->opts.qat.emb_type, NN_QK) == 0 || !(t->opts.qat.groups & PT_QP_ALL)) {
+            pt_set_error("bad QAT settings in the checkpoint");
+            goto fail_free;
+        }
+    }
 #undef U64
 #undef U32
 #undef F32

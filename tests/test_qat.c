@@ -1,0 +1,155 @@
+/* test_qat: quantization-aware training.
+ *
+ * 1. A QAT step computes with the fake-quantized weights and applies the
+ *    straight-through gradient: its loss equals pt_forward_backward on the
+ *    RTN-rounded copy of the weights, and the gradient it accumulated is
+ *    that copy's gradient (bit for bit: same kernels, same batch, same key).
+ * 2. Training through the rounding lowers the loss of the rounded model:
+ *    a Q4_0 QAT fine-tune of a float model, from the RTN-rounded starting
+ *    point, reaches a lower eval loss (measured on the rounded weights)
+ *    than the rounded starting model had.
+ * 3. The written model is RTN of the float weights: loading it gives the
+ *    same logits as the fake-quantized float model.
+ * 4. A checkpoint keeps the QAT settings. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "gguf/gguf.h"
+#include "nn/nn.h"
+#include "test.h"
+#include "text/spm.h"
+#include "train/train.h"
+
+int main(void) {
+    nn_set_threads(1);
+    char src[1024], tgt[1024];
+    snprintf(src, sizeof src, "%s/train/multi30k.en", test_data_dir());
+    snprintf(tgt, sizeof tgt, "%s/train/multi30k.fr", test_data_dir());
+    spm_model *sp = spm_load_file("tests/data/m30k-1k.model");
+    CHECK(sp != NULL, "vocab: %s", pt_error());
+    if (!sp) return test_done("test_qat");
+    pt_config c;
+    pt_config_default(&c);
+    c.vocab = spm_vocab_size(sp), c.d_model = 64, c.n_heads = 2, c.d_ff = 128;
+    c.enc_layers = 1, c.dec_layers = 1, c.max_len = 48, c.dropout = 0;
+    c.pad_id = spm_pad_id(sp), c.bos_id = spm_bos_id(sp), c.eos_id = spm_eos_id(sp);
+    pt_corpus corp;
+    CHECK(pt_corpus_load(&corp, src, tgt, sp, c.eos_id, c.max_len, 300) == 0, "corpus: %s", pt_error());
+
+    /* a float model, briefly trained */
+    pt_train_opts o;
+    pt_train_opts_default(&o);
+    o.lr = 3e-3f, o.warmup = 10, o.schedule = PT_SCHED_CONSTANT, o.batch_tokens = 1500, o.seed = 2;
+    pt_trainer f;
+    CHECK(pt_trainer_init(&f, &c, &o) == 0, "init");
+    pt_model_init_weights(&f.model, 4);
+    pt_epoch ep = {0};
+    pt_batcher bb = {0};
+    pt_step_stats st;
+    for (int s = 0; s < 120; s++) CHECK(pt_trainer_step(&f, &corp, &ep, &bb, &st) == 0, "step: %s", pt_error());
+    pt_epoch_free(&ep);
+    memset(&ep, 0, sizeof ep);
+
+    /* the QAT trainer starts from its weights */
+    pt_train_opts q = o;
+    q.lr = 1e-3f, q.warmup = 1;
+    pt_quant_policy_default(&q.qat, NN_Q4_0);
+    pt_trainer t;
+    CHECK(pt_trainer_init(&t, &c, &q) == 0, "init qat");
+    memcpy(t.model.mem, f.model.mem, f.model.n_params * sizeof(float));
+    double before = pt_trainer_eval(&t, &corp, &bb); /* on the rounded weights */
+    double float_loss = pt_trainer_eval(&f, &corp, &bb);
+
+    /* 1: one step against a manual forward/backward on the rounded copy */
+    size_t n = t.model.n_params;
+    float *rounded = pt_alloc_aligned(n * 4), *g = pt_alloc_aligned(n * 4);
+    pt_fake_quant(&t.model, rounded, t.model.mem, &q.qat);
+    CHECK(memcmp(rounded, t.model.mem, n * 4) != 0, "rounding changes the weights");
+    pt_model view = t.model;
+    view.mem = rounded;
+    pt_params_point(&t.model, rounded, &view.p);
+    pt_epoch_build(&ep, &corp, q.batch_tokens, q.seed, 0, 1);
+    const pt_batch *b = pt_batcher_make(&bb, &corp, &ep, 0, c.pad_id, c.bos_id, c.eos_id);
+    pt_trainer_reserve(&t, b->B, b->S, b->T);
+    memset(g, 0, n * 4);
+    uint64_t key = pt_hash_u64(q.seed ^ pt_hash_u64((uint64_t)1 * 64 + 0 + 1)) | 1; /* step 1, batch 0 */
+    int ntok;
+    pt_acts *a = pt_acts_new(&c, b->B, b->S, b->T);
+    double manual = pt_forward_backward(&view, a, b, q.smoothing, key, 1.0f, g, &ntok);
+    pt_acts_free(a);
+    pt_epoch_free(&ep);
+    memset(&ep, 0, sizeof ep);
+    CHECK(pt_trainer_step(&t, &corp, &ep, &bb, &st) == 0, "qat step: %s", pt_error());
+    CHECK(fabs(st.loss - manual / ntok) <= 1e-6 * fabs(st.loss), "QAT step loss %.9g, rounded model's %.9g", st.loss,
+          manual / ntok);
+    CHECK(memcmp(t.grads, g, n * 4) == 0, "QAT gradient is not the rounded model's gradient (STE)");
+
+    /* 2: training through the rounding helps the rounded model more than
+     * the same float training rounded afterwards */
+    for (int s = 1; s < 80; s++) CHECK(pt_trainer_step(&t, &corp, &ep, &bb, &st) == 0, "step: %s", pt_error());
+    double after = pt_trainer_eval(&t, &corp, &bb);
+    pt_train_opts fo = q;
+    pt_quant_policy_default(&fo.qat, NN_F32);
+    pt_trainer f2;
+    CHECK(pt_trainer_init(&f2, &c, &fo) == 0, "init float twin");
+    memcpy(f2.model.mem, f.model.mem, n * 4);
+    pt_epoch ep2 = {0};
+    for (int s = 0; s < 80; s++) CHECK(pt_trainer_step(&f2, &corp, &ep2, &bb, &st) == 0, "step: %s", pt_error());
+    double f2_float = pt_trainer_eval(&f2, &corp, &bb);
+    f2.opts.qat = q.qat; /* evaluate its rounded weights */
+    double f2_rtn = pt_trainer_eval(&f2, &corp, &bb);
+    printf("eval loss: float %.4f, Q4_0 RTN of it %.4f; after 80 more steps: float %.4f, its RTN %.4f, QAT %.4f\n",
+           float_loss, before, f2_float, f2_rtn, after);
+    CHECK(after < before - 0.02, "QAT did not lower the rounded model's loss (%.4f -> %.4f)", before, after);
+    CHECK(after < f2_rtn, "QAT (%.4f) no better than float training rounded afterwards (%.4f)", after, f2_rtn);
+    pt_epoch_free(&ep2);
+    pt_trainer_free(&f2);
+
+    /* 3: the written model is the rounded float weights */
+    char path[] = "/tmp/petit_qat_XXXXXX", ck[64];
+    int fd = mkstemp(path);
+    close(fd);
+    CHECK(pt_model_save_quant(&t.model, sp, &q.qat, "qat", path) == 0, "save: %s", pt_error());
+    gguf_file *gf = gguf_open(path);
+    pt_model mq;
+    CHECK(gf && pt_model_from_gguf(&mq, gf) == 0, "load: %s", pt_error());
+    CHECK(mq.n_quant > 0, "integer tensors written");
+    pt_fake_quant(&t.model, rounded, t.model.mem, &q.qat);
+    view.mem = rounded;
+    pt_params_point(&t.model, rounded, &view.p);
+    b = pt_batcher_make(&bb, &corp, &ep, 1, c.pad_id, c.bos_id, c.eos_id);
+    a = pt_acts_new(&c, b->B, b->S, b->T);
+    size_t nl = (size_t)b->B * b->T * c.vocab;
+    float *l1 = pt_malloc(nl * 4);
+    pt_forward(&view, a, b, 0, 0, &ntok);
+    memcpy(l1, pt_acts_logits(a), nl * 4);
+    pt_forward(&mq, a, b, 0, 0, &ntok);
+    double worst = 0;
+    for (size_t i = 0; i < nl; i++) worst = fmax(worst, fabs(l1[i] - pt_acts_logits(a)[i]));
+    CHECK(worst < 1e-4, "written model's logits differ from the rounded float model by %g", worst);
+    pt_acts_free(a);
+    free(l1);
+    pt_model_free(&mq);
+    gguf_close(gf);
+
+    /* 4: checkpoints keep the QAT settings */
+    snprintf(ck, sizeof ck, "%s.ckpt", path);
+    CHECK(pt_checkpoint_save(&t, sp, ck) == 0, "checkpoint: %s", pt_error());
+    pt_trainer r;
+    CHECK(pt_checkpoint_load(&r, ck) == 0, "resume: %s", pt_error());
+    CHECK(r.opts.qat.type == NN_Q4_0 && r.opts.qat.emb_type == NN_Q4_0 && r.opts.qat.groups == PT_QP_ALL,
+          "QAT settings after resume: type %d emb %d groups %u", r.opts.qat.type, r.opts.qat.emb_type, r.opts.qat.groups);
+    pt_trainer_free(&r);
+    unlink(path), unlink(ck);
+
+    pt_free_aligned(rounded), pt_free_aligned(g);
+    pt_epoch_free(&ep);
+    pt_batcher_free(&bb);
+    pt_trainer_free(&t), pt_trainer_free(&f);
+    pt_corpus_free(&corp);
+    spm_free(sp);
+    return test_done("test_qat");
+}
