@@ -85,6 +85,7 @@ static void test_roundtrip(int type) {
     x[40] = 1e6f;                             /* a block with an outlier */
     void *q = pt_malloc(nn_qrow_bytes(type, n));
     nn_quantize_row(type, q, x, n);
+    nn_q_set_isa(NN_ISA_SCALAR);
     nn_dequantize_row(type, y, q, n);
     double worst = 0;
     int bad = 0;
@@ -101,6 +102,15 @@ static void test_roundtrip(int type) {
         }
     }
     CHECK(bad == 0, "%s round trip: %d weights over budget (worst %.3f of it)", nn_qtype_name(type), bad, worst);
+    /* every kernel's dequantization gives the scalar bits */
+    float *z = pt_malloc(n * sizeof(float));
+    for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512VNNI; isa++) {
+        if (nn_q_set_isa(isa)) continue;
+        nn_dequantize_row(type, z, q, n);
+        CHECK(!memcmp(z, y, n * sizeof(float)), "%s dequantization differs from scalar", nn_isa_name(isa));
+    }
+    nn_q_set_isa(NN_ISA_SCALAR);
+    free(z);
     CHECK(y[0] == 0.0f && y[31] == 0.0f, "zero block stays zero");
     printf("  %s round trip: worst error %.3f of budget\n", nn_qtype_name(type), worst);
     free(x), free(y), free(q);

@@ -136,11 +136,7 @@ void nn_quantize_row(int type, void *dst, const float *x, int n) {
     }
 }
 
-void nn_dequantize_row(int type, float *dst, const void *src, int n) {
-    if (type == NN_F32) {
-        memcpy(dst, src, (size_t)n * 4);
-        return;
-    }
+static void dequant_scalar(int type, float *dst, const void *src, int n) {
     for (int b = 0; b < n / NN_QK; b++) {
         float *y = dst + (size_t)b * NN_QK;
         if (type == NN_Q4_0) {
@@ -269,6 +265,22 @@ AVX2_TOP void tile_avx2(int type, int nb, const uint8_t *w, size_t wstride, cons
                             y + (size_t)c * ldy + r, ldy, bias ? bias + r : NULL, 1, 1);
 }
 
+/* dequantize: int8 -> int32 -> float is exact and d * q one rounding, so
+ * this gives the scalar version's bits */
+AVX2_TOP void dequant_avx2(int type, float *dst, const void *src, int n) {
+    for (int b = 0; b < n / NN_QK; b++) {
+        float d;
+        __m256i q = load_w(type, src, b, &d);
+        __m256 vd = _mm256_set1_ps(d);
+        __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        float *y = dst + (size_t)b * NN_QK;
+        _mm256_storeu_ps(y, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+        _mm256_storeu_ps(y + 8, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+        _mm256_storeu_ps(y + 16, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+        _mm256_storeu_ps(y + 24, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+    }
+}
+
 /* ---- AVX-512 (BW, VL; VNNI's dpbusd when present) ---------------------- */
 #define AVX512_FN(extra) static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx2,fma,f16c" extra)))
 
@@ -395,6 +407,20 @@ int nn_q_set_isa(int isa) {
 const char *nn_isa_name(int isa) {
     static const char *names[] = {"scalar", "avx2", "avx512", "avx512-vnni"};
     return isa >= 0 && isa <= 3 ? names[isa] : "?";
+}
+
+void nn_dequantize_row(int type, float *dst, const void *src, int n) {
+    if (type == NN_F32) {
+        memcpy(dst, src, (size_t)n * 4);
+        return;
+    }
+#ifdef QX86
+    if (nn_q_isa() >= NN_ISA_AVX2) {
+        dequant_avx2(type, dst, src, n);
+        return;
+    }
+#endif
+    dequant_scalar(type, dst, src, n);
 }
 
 static tile_fn pick_tile(void) {
