@@ -93,6 +93,11 @@ grep -qE "^enc\.0\.ffn\.down\.weight +Q8_0 " "$W/info" && grep -qE "^enc\.0\.att
 grep -qE "^dec\.0\.ffn\.up\.weight +Q4_0 " "$W/info" && grep -qE "^tok_emb\.weight +Q8_0 " "$W/info" &&
     grep -q 'petit.quant.method.*"qat"' "$W/info" && ok "train --qat q4 --qat-emb q8: Q4_0 weights, Q8_0 embedding, method qat" ||
     bad "train --qat: $(grep -E 'quant|ffn.up.weight|tok_emb' "$W/info")"
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$M" --qat q8 --qat-lsq -o "$W/lsq.gguf" --lr 1e-3 \
+    --warmup 5 --batch-tokens 1500 --max-steps 10 --dropout 0 --threads 2 --quiet 2> "$W/err" || bad "train --qat-lsq: $(cat "$W/err")"
+"$P" info "$W/lsq.gguf" 2>&1 | grep -q 'petit.quant.method.*"qat-lsq"' && ok "train --qat q8 --qat-lsq: method qat-lsq" || bad "--qat-lsq"
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$M" --qat-lsq -o "$W/x.gguf" > /dev/null 2>&1
+[ $? -eq 2 ] && ok "--qat-lsq without --qat: usage error" || bad "--qat-lsq without --qat"
 n=$("$P" translate -m "$W/qat.gguf" --threads 1 < "$W/t.en" | wc -l)
 [ "$n" -eq 40 ] && ok "QAT model translates" || bad "QAT model: $n lines"
 "$P" train --src "$W/s.en" --tgt "$W/s.fr" --init "$M" --qat q3 -o "$W/x.gguf" > /dev/null 2>&1

@@ -143,7 +143,53 @@ int main(void) {
     CHECK(r.opts.qat.type == NN_Q4_0 && r.opts.qat.emb_type == NN_Q4_0 && r.opts.qat.groups == PT_QP_ALL,
           "QAT settings after resume: type %d emb %d groups %u", r.opts.qat.type, r.opts.qat.emb_type, r.opts.qat.groups);
     pt_trainer_free(&r);
+
+    /* 5: LSQ: learned steps; the written model is what training computed with */
+    pt_train_opts l = q;
+    l.qat_lsq = 1;
+    pt_trainer ls;
+    CHECK(pt_trainer_init(&ls, &c, &l) == 0, "init lsq");
+    memcpy(ls.model.mem, f.model.mem, n * 4);
+    pt_epoch ep3 = {0};
+    double lsq_before = pt_trainer_eval(&ls, &corp, &bb);
+    float *s0 = pt_malloc(ls.lsq_n * 4);
+    memcpy(s0, ls.lsq_s, ls.lsq_n * 4);
+    for (int s = 0; s < 80; s++) CHECK(pt_trainer_step(&ls, &corp, &ep3, &bb, &st) == 0, "lsq step: %s", pt_error());
+    double lsq_after = pt_trainer_eval(&ls, &corp, &bb);
+    size_t moved = 0;
+    for (size_t i = 0; i < ls.lsq_n; i++) moved += fabsf(ls.lsq_s[i] - s0[i]) > 1e-3f * s0[i];
+    printf("LSQ: %zu steps, %zu moved by > 0.1%%; rounded model's loss %.4f -> %.4f (RTN-step QAT: %.4f)\n",
+           ls.lsq_n, moved, lsq_before, lsq_after, after);
+    CHECK(moved > ls.lsq_n / 10, "LSQ steps hardly moved (%zu of %zu)", moved, ls.lsq_n);
+    CHECK(lsq_after < lsq_before - 0.02, "LSQ did not lower the rounded model's loss");
+    CHECK(pt_trainer_save_quant(&ls, sp, path) == 0, "save lsq: %s", pt_error());
+    gf = gguf_open(path);
+    CHECK(gf && pt_model_from_gguf(&mq, gf) == 0, "load lsq: %s", pt_error());
+    pt_model lv = ls.model;
+    pt_lsq_fake_quant(&ls.model, &l.qat, rounded, ls.model.mem, ls.lsq_s);
+    lv.mem = rounded;
+    pt_params_point(&ls.model, rounded, &lv.p);
+    b = pt_batcher_make(&bb, &corp, &ep, 1, c.pad_id, c.bos_id, c.eos_id); /* bb was used since */
+    nl = (size_t)b->B * b->T * c.vocab;
+    a = pt_acts_new(&c, b->B, b->S, b->T);
+    l1 = pt_malloc(nl * 4);
+    pt_forward(&lv, a, b, 0, 0, &ntok);
+    memcpy(l1, pt_acts_logits(a), nl * 4);
+    pt_forward(&mq, a, b, 0, 0, &ntok);
+    worst = 0;
+    for (size_t i = 0; i < nl; i++) worst = fmax(worst, fabs(l1[i] - pt_acts_logits(a)[i]));
+    CHECK(worst < 1e-4, "LSQ model's logits differ from training's rounded weights by %g", worst);
+    pt_acts_free(a), free(l1);
+    pt_model_free(&mq), gguf_close(gf);
+    CHECK(pt_checkpoint_save(&ls, sp, ck) == 0, "lsq checkpoint: %s", pt_error());
+    CHECK(pt_checkpoint_load(&r, ck) == 0, "lsq resume: %s", pt_error());
+    CHECK(r.opts.qat_lsq == 1 && r.lsq_n == ls.lsq_n && !memcmp(r.lsq_s, ls.lsq_s, ls.lsq_n * 4) &&
+              !memcmp(r.lsq_v, ls.lsq_v, ls.lsq_n * 4), "LSQ steps and moments survive a checkpoint");
+    pt_trainer_free(&r);
     unlink(path), unlink(ck);
+    free(s0);
+    pt_epoch_free(&ep3);
+    pt_trainer_free(&ls);
 
     pt_free_aligned(rounded), pt_free_aligned(g);
     pt_epoch_free(&ep);

@@ -61,7 +61,8 @@ static const char *usage_text =
     "quantization-aware training (fine-tune with --init; writes an integer model):\n"
     "  --qat q8|q4                 train through weights rounded to Q8_0 / Q4_0\n"
     "  --qat-emb q8|q4|f32         the embedding's type (default: as --qat)\n"
-    "  --qat-tensors LIST          all (default) or a comma list of emb, attn, ffn\n";
+    "  --qat-tensors LIST          all (default) or a comma list of emb, attn, ffn\n"
+    "  --qat-lsq                   learn each block's step (LSQ) instead of rounding to the max\n";
 
 typedef struct {
     const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume, *init;
@@ -169,6 +170,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
             continue;
         }
         if (!strcmp(f, "--quiet")) { a->quiet = 1; continue; }
+        if (!strcmp(f, "--qat-lsq")) { a->opts.qat_lsq = 1; continue; }
         if (!strcmp(f, "--no-emb-scale")) { a->cfg.emb_scale = 0; a->cfg_given = 1; continue; }
         if (!strcmp(f, "--config")) {
             if (!v) return cli_usage("train", "--config needs a value");
@@ -223,8 +225,7 @@ static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *
         cli_fail("train", "%s", pt_error());
         return -1;
     }
-    if (t->opts.qat.type != NN_F32 ? pt_model_save_quant(&t->model, sp, &t->opts.qat, "qat", a->out)
-                                    : pt_model_save(&t->model, sp, a->out)) {
+    if (t->opts.qat.type != NN_F32 ? pt_trainer_save_quant(t, sp, a->out) : pt_model_save(&t->model, sp, a->out)) {
         cli_fail("train", "%s", pt_error());
         return -1;
     }
@@ -272,8 +273,8 @@ int cmd_train(int argc, char **argv) {
         if (a.qat_tensors && pt_quant_groups_parse(a.qat_tensors, &a.opts.qat.groups))
             return cli_usage("train", "--qat-tensors: %s", pt_error());
         if (a.resume) return cli_usage("train", "--qat is kept in the checkpoint: give it only when starting");
-    } else if (a.qat_emb || a.qat_tensors) {
-        return cli_usage("train", "--qat-emb and --qat-tensors go with --qat");
+    } else if (a.qat_emb || a.qat_tensors || a.opts.qat_lsq) {
+        return cli_usage("train", "--qat-emb, --qat-tensors and --qat-lsq go with --qat");
     }
     if (!!a.dev_src != !!a.dev_tgt) return cli_usage("train", "--dev-src and --dev-tgt go together");
     if (!a.max_steps && !a.max_epochs) a.max_epochs = 10;

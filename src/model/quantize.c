@@ -2,6 +2,7 @@
  * tensors for a model file (see quantize.h). */
 #include "model/quantize.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,108 @@ void pt_fake_quant(const pt_model *m, float *dst, const float *src, const pt_qua
             }
         }
     }
+}
+
+/* ---- LSQ ---------------------------------------------------------------- */
+
+static void lsq_range(int type, int *qn, int *qp) {
+    *qn = type == NN_Q4_0 ? -8 : -127;
+    *qp = type == NN_Q4_0 ? 7 : 127;
+}
+
+static float lsq_step(float s) { return nn_f32_from_fp16(nn_fp16_from_f32(fmaxf(s, 1e-7f))); }
+
+size_t pt_lsq_blocks(const pt_model *m, const pt_quant_policy *p) {
+    size_t n = 0;
+    for (int i = 0; i < m->n_tensors; i++)
+        if (pt_quant_tensor_type(m, i, p) != NN_F32) n += (size_t)m->tensors[i].rows * (m->tensors[i].cols / NN_QK);
+    return n;
+}
+
+/* runs the body for every block of the policy's tensors, with type, off (its
+ * first weight in the block layout) and blk (its index among the steps) */
+#define FOR_LSQ_BLOCKS(m, p, ...)                                                  \
+    do {                                                                             \
+        size_t nb_ = 0;                                                              \
+        for (int i_ = 0; i_ < (m)->n_tensors; i_++) {                                \
+            const pt_tensor *t_ = &(m)->tensors[i_];                                 \
+            int type = pt_quant_tensor_type((m), i_, (p));                           \
+            if (type == NN_F32) continue;                                            \
+            long nblk_ = (long)t_->rows * (t_->cols / NN_QK);                        \
+            _Pragma("omp parallel for schedule(static)")                             \
+            for (long k_ = 0; k_ < nblk_; k_++) {                                    \
+                size_t off = t_->offset + (size_t)k_ * NN_QK, blk = nb_ + (size_t)k_; \
+                __VA_ARGS__                                                          \
+            }                                                                        \
+            nb_ += (size_t)nblk_;                                                    \
+        }                                                                            \
+    } while (0)
+
+void pt_lsq_init(const pt_model *m, const pt_quant_policy *p, const float *w, float *s) {
+    FOR_LSQ_BLOCKS(m, p, {
+        int qn, qp;
+        lsq_range(type, &qn, &qp);
+        float amax = 0.0f;
+        for (int j = 0; j < NN_QK; j++) amax = fmaxf(amax, fabsf(w[off + j]));
+        s[blk] = amax > 0.0f ? amax / (float)-qn : 1e-4f;
+    });
+}
+
+void pt_lsq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, const float *w, const float *s) {
+    for (int i = 0; i < m->n_tensors; i++) /* the float tensors */
+        if (pt_quant_tensor_type(m, i, p) == NN_F32)
+            memcpy(dst + m->tensors[i].offset, w + m->tensors[i].offset,
+                   (size_t)m->tensors[i].rows * m->tensors[i].cols * sizeof(float));
+    FOR_LSQ_BLOCKS(m, p, {
+        int qn, qp;
+        lsq_range(type, &qn, &qp);
+        float st = lsq_step(s[blk]);
+        for (int j = 0; j < NN_QK; j++) dst[off + j] = st * fminf(fmaxf(rintf(w[off + j] / st), (float)qn), (float)qp);
+    });
+}
+
+void pt_lsq_backward(const pt_model *m, const pt_quant_policy *p, const float *w, const float *s, float *g,
+                     float *gs) {
+    FOR_LSQ_BLOCKS(m, p, {
+        int qn, qp;
+        lsq_range(type, &qn, &qp);
+        float st = lsq_step(s[blk]), acc = 0.0f;
+        for (int j = 0; j < NN_QK; j++) {
+            float v = w[off + j] / st, q = rintf(v);
+            if (q < (float)qn) acc += g[off + j] * (float)qn, g[off + j] = 0.0f;
+            else if (q > (float)qp) acc += g[off + j] * (float)qp, g[off + j] = 0.0f;
+            else acc += g[off + j] * (q - v);
+        }
+        gs[blk] = acc / sqrtf((float)(NN_QK * qp));
+    });
+}
+
+int pt_quant_add_tensors_lsq(gguf_writer *w, const pt_model *m, const float *block,
+                             const pt_quant_policy *p, const float *steps, pt_quant_keep *keep) {
+    if (pt_quant_add_tensors(w, m, block, p, NULL, 0.0, keep, NULL)) return -1;
+    /* overwrite the RTN blocks with the learned steps' (the buffers are ours until written) */
+    size_t nb = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        int type = pt_quant_tensor_type(m, i, p);
+        if (type == NN_F32) continue;
+        int qn, qp;
+        lsq_range(type, &qn, &qp);
+        size_t bs = nn_qrow_bytes(type, NN_QK), nblk = (size_t)t->rows * (t->cols / NN_QK);
+        uint8_t *q = keep->bufs[i];
+        for (size_t k = 0; k < nblk; k++) {
+            const float *x = block + t->offset + k * NN_QK;
+            float st = lsq_step(steps[nb + k]);
+            int code[NN_QK];
+            for (int j = 0; j < NN_QK; j++) {
+                int c = (int)fminf(fmaxf(rintf(x[j] / st), (float)qn), (float)qp);
+                code[j] = type == NN_Q4_0 ? c + 8 : c;
+            }
+            nn_qblock_pack(type, q + k * bs, st, code);
+        }
+        nb += nblk;
+    }
+    return 0;
 }
 
 /* ---- GPTQ statistics ---------------------------------------------------- */

@@ -37,6 +37,24 @@ int pt_quant_tensor_type(const pt_model *m, int i, const pt_quant_policy *p);
  * rest (block layout of m). dst may equal src. */
 void pt_fake_quant(const pt_model *m, float *dst, const float *src, const pt_quant_policy *p);
 
+/* LSQ (Esser et al. 2020, learned step size quantization): QAT with a
+ * learned step s per block of 32 instead of RTN's max-based one. A weight
+ * w becomes s~ * clamp(round(w / s~), Qn, Qp), s~ = s rounded to fp16 (what
+ * the file stores), codes Qn..Qp = -8..7 (Q4_0) or -127..127 (Q8_0). The
+ * straight-through gradients: dw = dw^ where w/s~ is inside [Qn, Qp], else 0;
+ * ds = g sum_i dw^_i (q_i - w_i/s~ inside, q_i at the clamp), g = 1/sqrt(32 Qp).
+ * Steps are indexed by block: pt_lsq_blocks gives how many the policy's
+ * tensors have, in tensor order, rows then blocks. */
+size_t pt_lsq_blocks(const pt_model *m, const pt_quant_policy *p);
+/* initial steps from the weights: max|w| / |Qn| per block */
+void pt_lsq_init(const pt_model *m, const pt_quant_policy *p, const float *w, float *s);
+/* dst = the weights the steps give (policy tensors), w elsewhere; dst != w */
+void pt_lsq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, const float *w, const float *s);
+/* g: in, gradients with respect to the quantized weights; out, the STE
+ * gradients of w (zero where clamped). gs (pt_lsq_blocks): the steps' gradients. */
+void pt_lsq_backward(const pt_model *m, const pt_quant_policy *p, const float *w, const float *s, float *g,
+                     float *gs);
+
 /* GPTQ's statistics: while attached, every forward pass through m adds
  * X^T X of each linear layer's input to that weight's H. */
 typedef struct pt_calib pt_calib;
@@ -56,6 +74,9 @@ typedef struct {
 int pt_quant_add_tensors(gguf_writer *w, const pt_model *m, const float *block,
                          const pt_quant_policy *p, const pt_calib *calib, double damp,
                          pt_quant_keep *keep, FILE *progress);
+/* The same with LSQ's learned steps (exactly the weights pt_lsq_fake_quant gives) */
+int pt_quant_add_tensors_lsq(gguf_writer *w, const pt_model *m, const float *block,
+                             const pt_quant_policy *p, const float *steps, pt_quant_keep *keep);
 void pt_quant_keep_free(pt_quant_keep *keep);
 
 #endif

@@ -84,6 +84,7 @@ typedef struct {
      * (pt_fake_quant); the gradient passes straight through the rounding
      * (STE) to the float weights, which AdamW updates. */
     pt_quant_policy qat;
+    int qat_lsq; /* learn the step of every block (LSQ) instead of RTN's */
 } pt_train_opts;
 
 void pt_train_opts_default(pt_train_opts *o);
@@ -106,6 +107,9 @@ typedef struct {
     /* not saved: */
     pt_acts *acts;
     float *qat_w; /* QAT: the fake-quantized weights of the current step */
+    /* LSQ (saved in checkpoints): steps, their AdamW moments, gradient scratch */
+    float *lsq_s, *lsq_m, *lsq_v, *lsq_g;
+    size_t lsq_n;
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);
@@ -142,6 +146,8 @@ int pt_model_save(const pt_model *m, const spm_model *sp, const char *path);
  * petit.quant.method. */
 int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_policy *q,
                         const char *method, const char *path);
+/* A QAT trainer's integer model: its LSQ steps if it learns them, else RTN */
+int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path);
 /* Restore a trainer from a checkpoint (replaces t's options and config). */
 int pt_checkpoint_load(pt_trainer *t, const char *path);
 /* Load a model file (or a checkpoint's weights) into m (initializes m). */

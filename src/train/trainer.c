@@ -61,6 +61,8 @@ float pt_lr_at(const pt_train_opts *o, long s) {
 
 /* ---- trainer --------------------------------------------------------- */
 
+static void lsq_alloc(pt_trainer *t);
+
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o) {
     memset(t, 0, sizeof *t);
     if (pt_model_init(&t->model, cfg)) return -1;
@@ -71,7 +73,13 @@ int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o)
     t->opts = *o;
     t->best_dev = INFINITY;
     if (o->qat.type != NN_F32) t->qat_w = pt_alloc_aligned(n);
-    return 0;
+    return 0; /* LSQ's steps are made from the weights at the first step */
+}
+
+static void lsq_alloc(pt_trainer *t) {
+    t->lsq_n = pt_lsq_blocks(&t->model, &t->opts.qat);
+    size_t b = (t->lsq_n ? t->lsq_n : 1) * sizeof(float);
+    t->lsq_s = pt_calloc(1, b), t->lsq_m = pt_calloc(1, b), t->lsq_v = pt_calloc(1, b), t->lsq_g = pt_calloc(1, b);
 }
 
 /* The model the passes compute with: the weights themselves, or with QAT
@@ -79,7 +87,15 @@ int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o)
 static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
     if (t->opts.qat.type == NN_F32) return &t->model;
     if (!t->qat_w) t->qat_w = pt_alloc_aligned(t->model.n_params * sizeof(float));
-    pt_fake_quant(&t->model, t->qat_w, t->model.mem, &t->opts.qat);
+    if (t->opts.qat_lsq) {
+        if (!t->lsq_s) { /* first use: steps from the weights */
+            lsq_alloc(t);
+            pt_lsq_init(&t->model, &t->opts.qat, t->model.mem, t->lsq_s);
+        }
+        pt_lsq_fake_quant(&t->model, &t->opts.qat, t->qat_w, t->model.mem, t->lsq_s);
+    } else {
+        pt_fake_quant(&t->model, t->qat_w, t->model.mem, &t->opts.qat);
+    }
     *view = t->model;
     view->mem = t->qat_w;
     pt_params_point(&t->model, t->qat_w, &view->p);
@@ -92,6 +108,7 @@ void pt_trainer_free(pt_trainer *t) {
     pt_free_aligned(t->adam_m);
     pt_free_aligned(t->adam_v);
     pt_free_aligned(t->qat_w);
+    free(t->lsq_s), free(t->lsq_m), free(t->lsq_v), free(t->lsq_g);
     pt_acts_free(t->acts);
     memset(t, 0, sizeof *t);
 }
@@ -147,6 +164,22 @@ static void adamw(pt_trainer *t, float lr, float gscale) {
     }
 }
 
+/* AdamW without decay on the LSQ steps (kept positive) */
+static void adam_steps(pt_trainer *t, float lr, float gscale) {
+    const pt_train_opts *o = &t->opts;
+    float b1 = o->beta1, b2 = o->beta2;
+    double bc1 = 1.0 - pow(b1, (double)t->step), bc2 = 1.0 - pow(b2, (double)t->step);
+    float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
+    float *p = t->lsq_s, *g = t->lsq_g, *m = t->lsq_m, *v = t->lsq_v;
+#pragma omp parallel for schedule(static) if (t->lsq_n > 32768)
+    for (size_t i = 0; i < t->lsq_n; i++) {
+        float gi = g[i] * gscale;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        p[i] = fmaxf(p[i] - step_size * m[i] / (sqrtf(v[i]) / bc2s + o->eps), 1e-7f);
+    }
+}
+
 static void next_batch(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, int *new_epoch) {
     if (t->batch_pos >= ep->n_batches) {
         t->epoch++;
@@ -183,6 +216,8 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
         for (int i = 0; i < b->B; i++) st->src_tokens += b->src_len[i];
         st->flops += pt_train_flops(cfg, b->B, b->S, b->T);
     }
+    if (t->opts.qat.type != NN_F32 && t->opts.qat_lsq)
+        pt_lsq_backward(&t->model, &t->opts.qat, t->model.mem, t->lsq_s, t->grads, t->lsq_g);
     double norm = sqrt(sum_squares(t->grads, t->model.n_params)) / ntok;
     if (!isfinite(norm) || !isfinite(loss)) {
         t->step--;
@@ -193,6 +228,7 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
     if (t->opts.clip > 0 && norm > 0 && t->opts.clip / (norm + 1e-6) < 1.0) coef = t->opts.clip / (norm + 1e-6);
     float lr = pt_lr_at(&t->opts, t->step);
     adamw(t, lr, (float)(coef / ntok));
+    if (t->opts.qat.type != NN_F32 && t->opts.qat_lsq) adam_steps(t, lr, (float)(coef / ntok));
     st->loss = loss / ntok;
     st->tokens = ntok;
     st->lr = lr;
@@ -253,6 +289,24 @@ int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_p
     return rc;
 }
 
+int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path) {
+    if (!t->opts.qat_lsq || !t->lsq_s) return pt_model_save_quant(&t->model, sp, &t->opts.qat, "qat", path);
+    const pt_model *m = &t->model;
+    const pt_quant_policy *q = &t->opts.qat;
+    gguf_writer *w = gguf_writer_init();
+    add_common(w, m, sp);
+    gguf_set_str(w, "petit.quant.type", nn_qtype_name(q->type));
+    gguf_set_str(w, "petit.quant.method", "qat-lsq");
+    gguf_set_str(w, "petit.quant.emb_type", nn_qtype_name(q->emb_type));
+    gguf_set_u32(w, "petit.quant.groups", q->groups);
+    pt_quant_keep keep = {0};
+    int rc = pt_quant_add_tensors_lsq(w, m, m->mem, q, t->lsq_s, &keep);
+    if (!rc) rc = gguf_write(w, path);
+    pt_quant_keep_free(&keep);
+    gguf_writer_free(w);
+    return rc;
+}
+
 int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path) {
     const pt_train_opts *o = &t->opts;
     gguf_writer *w = gguf_writer_init();
@@ -281,6 +335,13 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
         gguf_set_u32(w, "petit.train.qat_type", (uint32_t)o->qat.type);
         gguf_set_u32(w, "petit.train.qat_emb_type", (uint32_t)o->qat.emb_type);
         gguf_set_u32(w, "petit.train.qat_groups", o->qat.groups);
+        gguf_set_u32(w, "petit.train.qat_lsq", (uint32_t)(o->qat_lsq && t->lsq_s));
+        if (o->qat_lsq && t->lsq_s) {
+            uint64_t ne = t->lsq_n ? t->lsq_n : 1;
+            gguf_add_tensor(w, "lsq.step", GGUF_TYPE_F32, 1, &ne, t->lsq_s, ne * sizeof(float));
+            gguf_add_tensor(w, "lsq.m", GGUF_TYPE_F32, 1, &ne, t->lsq_m, ne * sizeof(float));
+            gguf_add_tensor(w, "lsq.v", GGUF_TYPE_F32, 1, &ne, t->lsq_v, ne * sizeof(float));
+        }
     }
     pt_model_add_tensors(&t->model, t->model.mem, "", w);
     pt_model_add_tensors(&t->model, t->adam_m, "opt.m.", w);
@@ -370,10 +431,24 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
         U32("petit.train.qat_type", t->opts.qat.type);
         U32("petit.train.qat_emb_type", t->opts.qat.emb_type);
         U32("petit.train.qat_groups", t->opts.qat.groups);
+        U32("petit.train.qat_lsq", t->opts.qat_lsq);
         if (nn_qrow_bytes(t->opts.qat.type, NN_QK) == 0 || t->opts.qat.type == NN_F32 ||
             nn_qrow_bytes(t->opts.qat.emb_type, NN_QK) == 0 || !(t->opts.qat.groups & PT_QP_ALL)) {
             pt_set_error("bad QAT settings in the checkpoint");
             goto fail_free;
+        }
+        if (t->opts.qat_lsq) {
+            lsq_alloc(t);
+            const char *names[3] = {"lsq.step", "lsq.m", "lsq.v"};
+            float *dst[3] = {t->lsq_s, t->lsq_m, t->lsq_v};
+            for (int k = 0; k < 3; k++) {
+                const gguf_tensor *gt = gguf_find_tensor(g, names[k]);
+                if (!gt || gt->type != GGUF_TYPE_F32 || gt->n_elems != (t->lsq_n ? t->lsq_n : 1)) {
+                    pt_set_error("tensor %s missing or of the wrong size", names[k]);
+                    goto fail_free;
+                }
+                memcpy(dst[k], gt->data, gt->nbytes);
+            }
         }
     }
 #undef U64
