@@ -21,6 +21,7 @@ static const struct {
     {"decode", cmd_decode, "SentencePiece pieces or ids -> text"},
     {"bleu", cmd_bleu, "sacreBLEU-compatible BLEU and chrF"},
     {"quantize", cmd_quantize, "a float model to 8- or 4-bit integer weights (RTN, GPTQ)"},
+    {"pack", cmd_pack, "a float model to an entropy-coded one (ECQ + rANS)"},
     {"info", cmd_info, "describe a model or checkpoint file"},
 };
 

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "base/base.h"
+#include "model/pack.h"
 #include "nn/nn.h"
 
 /* ---- configuration --------------------------------------------------- */
@@ -298,6 +299,7 @@ void pt_model_free(pt_model *m) {
     else if (!m->mapped) pt_free_aligned(m->mem);
     free(m->tensors);
     free(m->qw);
+    pt_free_aligned(m->owned);
     memset(m, 0, sizeof *m);
 }
 
@@ -362,12 +364,37 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
     m->mem = mem;
     m->mapped = 2;
     m->qw = pt_calloc((size_t)m->n_tensors, sizeof(nn_qmat));
+    /* entropy-coded tensors are decoded into one owned block */
+    size_t coded = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
+        if (gt && pt_pack_is_coded(g, gt)) {
+            size_t b = pt_pack_decoded_bytes(g, gt);
+            if (!b) {
+                pt_model_free(m);
+                return -1;
+            }
+            coded += (b + 63) & ~(size_t)63;
+        }
+    }
+    if (coded) m->owned = pt_alloc_aligned(coded);
+    coded = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         const pt_tensor *t = &m->tensors[i];
         const gguf_tensor *gt = gguf_find_tensor(g, t->name);
         int bad = 0;
         if (!gt) bad = pt_set_error("tensor %s is missing", t->name);
-        else if (gt->ne[0] != (uint64_t)t->cols || gt->n_elems != (uint64_t)t->rows * t->cols)
+        else if (pt_pack_is_coded(g, gt)) {
+            void *dst = (char *)m->owned + coded;
+            int type;
+            if (pt_pack_decode(g, gt, t->rows, t->cols, &type, dst)) bad = -1;
+            else {
+                coded += (pt_pack_decoded_bytes(g, gt) + 63) & ~(size_t)63;
+                m->qw[i] = (nn_qmat){type, t->rows, t->cols, dst};
+                m->n_quant++;
+                continue;
+            }
+        } else if (gt->ne[0] != (uint64_t)t->cols || gt->n_elems != (uint64_t)t->rows * t->cols)
             bad = pt_set_error("tensor %s: shape [%llu x %llu], expected [%d x %d]", t->name,
                                (unsigned long long)gt->ne[0], (unsigned long long)gt->ne[1], t->cols, t->rows);
         else if (gt->type == GGUF_TYPE_F32) memcpy(m->mem + t->offset, gt->data, gt->nbytes);

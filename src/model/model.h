@@ -133,6 +133,7 @@ typedef struct {
      * anonymous mapping whose untouched pages take no memory. */
     nn_qmat *qw;
     int n_quant; /* tensors stored as integers */
+    void *owned; /* integer tensors decoded from an entropy-coded file (model/pack.h) */
     /* If set, sees the input of every linear layer of the forward pass
      * (GPTQ's calibration): tensor = index of the weight in tensors[]. */
     void (*observe)(void *ctx, int tensor, const float *X, int N, int in);

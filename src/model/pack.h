@@ -1,0 +1,53 @@
+/* pack: entropy-coded model files. The policy's weight matrices (see
+ * quantize.h) are ECQ-assigned to levels kΔ (compress/ecq.h) and the levels
+ * rANS-coded (compress/rans.h); the rest stays F32.
+ *
+ * In the GGUF file a coded tensor keeps its name, with type I8 and shape
+ * [bytes]: its data is the coded streams. Its metadata, under
+ * petit.ecq.NAME.:
+ *   rows, cols (u32)      the matrix
+ *   bits (u32), delta (f32)   the grid: k in [-(2^(bits-1)-1), ...], w = kΔ
+ *   freq (u32[256])       the rANS table of the symbols k + 128
+ *   len (u32[4])          the interleaved streams' byte lengths
+ *   hash (u64)            FNV-1a 64 of the symbols
+ * and the file has petit.quant.method = "ecq", petit.ecq.lambda (f32).
+ *
+ * Loading decodes every coded tensor into the integer format petit computes
+ * with, exactly: Q4_0 for bits <= 4 (code k + 8), Q8_0 otherwise (code k),
+ * every block's scale Δ. A table, length or hash that does not check out is
+ * an error naming the tensor; nothing is decoded into garbage.
+ */
+#ifndef PETIT_PACK_H
+#define PETIT_PACK_H
+
+#include <stdio.h>
+
+#include "gguf/gguf.h"
+#include "model/model.h"
+#include "model/quantize.h"
+
+typedef struct {
+    double params;     /* weights coded */
+    double bytes;      /* coded bytes (streams only) */
+    double table_bytes; /* their metadata, roughly */
+    double entropy_bits; /* sum of n H over the coded tensors */
+    double zeros;      /* weights at level 0 */
+} pt_pack_stats;
+
+/* Add m's tensors to w, the policy's ones ECQ-assigned (Lambda, bits) and
+ * coded. Buffers in keep (as pt_quant_add_tensors). progress: a line per
+ * tensor, or NULL. */
+int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
+                        double Lambda, int bits, pt_quant_keep *keep, FILE *progress, pt_pack_stats *st);
+
+/* Is this tensor of g entropy-coded? */
+int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t);
+/* Decode a coded tensor of (rows, cols) into its integer format: *type is
+ * set to NN_Q4_0 or NN_Q8_0 and dst (pt_pack_decoded_bytes) written. */
+size_t pt_pack_decoded_bytes(const gguf_file *g, const gguf_tensor *t);
+int pt_pack_decode(const gguf_file *g, const gguf_tensor *t, int rows, int cols, int *type, void *dst);
+/* The empirical entropy (bits per weight) of a coded tensor's symbols, from
+ * its table; -1 if not coded */
+double pt_pack_entropy(const gguf_file *g, const gguf_tensor *t, double *n_weights);
+
+#endif
