@@ -9,6 +9,7 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "model/pack.h"
 #include "gguf/gguf.h"
 
 static const char *usage_text =
@@ -78,8 +79,14 @@ static double bits_per_weight(uint64_t bytes, uint64_t elems) {
     return elems ? 8.0 * (double)bytes / (double)elems : 0.0;
 }
 
+/* per-tensor metadata of entropy-coded tensors (model/pack.h): listed as one line */
+static int ecq_tensor_key(const char *k) {
+    if (strncmp(k, "petit.ecq.", 10)) return 0;
+    return strchr(k + 10, '.') != NULL; /* petit.ecq.NAME.field, not petit.ecq.lambda */
+}
+
 static void print_text(const char *path, const gguf_file *g) {
-    int n_kv = gguf_n_kv(g), n_t = gguf_n_tensors(g);
+    int n_kv = gguf_n_kv(g), n_t = gguf_n_tensors(g), n_ecq = 0;
     printf("%s: GGUF v%u, %zu bytes, alignment %u, %d keys, %d tensors\n", path, gguf_version(g),
            gguf_size(g), gguf_alignment(g), n_kv, n_t);
 
@@ -110,6 +117,10 @@ static void print_text(const char *path, const gguf_file *g) {
     }
     for (int i = 0; i < n_kv; i++) {
         const char *k = gguf_key(g, i);
+        if (ecq_tensor_key(k)) {
+            n_ecq++;
+            continue;
+        }
         escape_text(k, strlen(k), name, sizeof name);
         type_text(g, i, type, sizeof type);
         gguf_format_value(g, i, value, sizeof value);
@@ -118,17 +129,44 @@ static void print_text(const char *path, const gguf_file *g) {
         printf("%s\n", value);
     }
 
+    if (n_ecq) {
+        print_padded("petit.ecq.NAME.*", wk + 2);
+        print_padded("", wt + 2);
+        printf("(%d keys: the coded tensors' grids, rANS tables and checksums)\n", n_ecq);
+    }
+
     uint64_t params = 0, bytes = 0;
     if (n_t) {
         printf("\n");
         print_padded("tensor", wn + 2);
         print_padded("type", 6);
         print_padded("shape", ws + 2);
-        printf("%14s %8s\n", "bytes", "bits/w");
+        printf("%14s %8s%s\n", "bytes", "bits/w", n_ecq ? "  entropy" : "");
     }
     for (int i = 0; i < n_t; i++) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
         escape_text(t->name, strlen(t->name), name, sizeof name);
+        double nw;
+        double h = pt_pack_is_coded(g, t) ? pt_pack_entropy(g, t, &nw) : -1;
+        if (h >= 0) { /* coded: the matrix's shape, its streams plus row steps, its entropy */
+            uint64_t rows, cols;
+            char k[160];
+            uint32_t r32 = 0, c32 = 0;
+            snprintf(k, sizeof k, "petit.ecq.%s.rows", t->name);
+            gguf_get_u32(g, k, &r32);
+            snprintf(k, sizeof k, "petit.ecq.%s.cols", t->name);
+            gguf_get_u32(g, k, &c32);
+            rows = r32, cols = c32;
+            snprintf(shape, sizeof shape, "%" PRIu64 " \xc3\x97 %" PRIu64, cols, rows);
+            uint64_t b = t->nbytes + 2 * rows;
+            print_padded(name, wn + 2);
+            print_padded("ECQ", 6);
+            print_padded(shape, ws + 2);
+            printf("%14" PRIu64 " %8.2f %8.3f\n", b, bits_per_weight(b, rows * cols), h);
+            params += rows * cols;
+            bytes += b;
+            continue;
+        }
         shape_text(t, shape, sizeof shape);
         print_padded(name, wn + 2);
         print_padded(gguf_type_name(t->type), 6);

@@ -1,0 +1,195 @@
+/* test_pack: entropy-coded model files.
+ * 1. Exact round trip: every coded tensor of a packed model decodes, at
+ *    load, to exactly the levels ECQ assigned (k · Δ_r, recomputed here),
+ *    for an 8-bit grid (Q8_0 at run time) and a 4-bit one (Q4_0).
+ * 2. Size: each tensor's streams are within 1% (+16 bytes of final states)
+ *    of its zero-order entropy bound n H / 8.
+ * 3. Damage: a flipped byte in any coded tensor, a changed rANS table, a
+ *    wrong stream length, a row step that is not a positive number: loading
+ *    fails with an error naming the tensor, never returns a model.
+ * 4. ECQ: a larger lambda gives fewer bits and more zeros; lambda 0 is
+ *    plain rounding on the grid. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "compress/ecq.h"
+#include "gguf/gguf.h"
+#include "model/model.h"
+#include "model/pack.h"
+#include "test.h"
+
+static pt_model mf;
+
+static size_t write_packed(const char *path, double lambda, int bits, pt_pack_stats *st) {
+    pt_quant_policy pol;
+    pt_quant_policy_default(&pol, NN_Q8_0);
+    gguf_writer *w = gguf_writer_init();
+    pt_config_to_gguf(&mf.cfg, w);
+    pt_quant_keep keep = {0};
+    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, &keep, NULL, st) == 0, "pack: %s", pt_error());
+    CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
+    gguf_writer_free(w);
+    pt_quant_keep_free(&keep);
+    size_t n;
+    free(pt_read_file(path, &n));
+    return n;
+}
+
+static void roundtrip(const char *path, double lambda, int bits) {
+    pt_pack_stats st;
+    write_packed(path, lambda, bits, &st);
+    gguf_file *g = gguf_open(path);
+    pt_model mq;
+    CHECK(g && pt_model_from_gguf(&mq, g) == 0, "load: %s", pt_error());
+    int exact = 1, coded = 0, size_ok = 1;
+    for (int i = 0; i < mf.n_tensors; i++) {
+        const pt_tensor *t = &mf.tensors[i];
+        const gguf_tensor *gt = gguf_find_tensor(g, t->name);
+        if (!pt_pack_is_coded(g, gt)) continue;
+        coded++;
+        size_t n = (size_t)t->rows * t->cols;
+        uint8_t *sym = pt_malloc(n);
+        uint16_t *steps = pt_malloc((size_t)t->rows * 2);
+        ecq_result r;
+        ecq_assign_rows(mf.mem + t->offset, t->rows, t->cols, bits, lambda, sym, steps, NULL, 0, &r);
+        float *row = pt_malloc((size_t)t->cols * 4);
+        CHECK(mq.qw[i].type == (bits <= 4 ? NN_Q4_0 : NN_Q8_0), "%s: run-time type", t->name);
+        for (int rr = 0; rr < t->rows; rr++) {
+            nn_dequantize_row(mq.qw[i].type, row, (const char *)mq.qw[i].data + rr * nn_qrow_bytes(mq.qw[i].type, t->cols), t->cols);
+            float d = nn_f32_from_fp16(steps[rr]);
+            for (int c = 0; c < t->cols; c++) exact &= row[c] == (float)((int)sym[(size_t)rr * t->cols + c] - 128) * d;
+        }
+        double bound = r.entropy * (double)n / 8;
+        if (gt->nbytes > bound * 1.01 + 16) {
+            size_ok = 0;
+            printf("  %s: %zu bytes, entropy bound %.0f\n", t->name, gt->nbytes, bound);
+        }
+        free(sym), free(steps), free(row);
+    }
+    CHECK(coded == 1 + 4 * 1 + 7 * 2, "coded tensors: %d", coded);
+    CHECK(exact, "lambda %g, %d bits: decoded weights differ from the assigned levels", lambda, bits);
+    CHECK(size_ok, "lambda %g, %d bits: a tensor over 1%% above its entropy bound", lambda, bits);
+    printf("  lambda %-5g bits %d: %.3f bits/weight coded (entropy %.3f), %.1f%% zeros\n", lambda, bits,
+           st.bytes * 8 / st.params, st.entropy_bits / st.params, 100 * st.zeros / st.params);
+    pt_model_free(&mq);
+    gguf_close(g);
+}
+
+/* load from a copy of the file with one change; must fail naming a tensor */
+static void damaged(const char *path, const char *what, void (*hurt)(gguf_file *, uint8_t *)) {
+    size_t n;
+    char *buf = pt_read_file(path, &n);
+    gguf_file *g = gguf_open_mem(buf, n);
+    hurt(g, (uint8_t *)buf);
+    gguf_close(g);
+    g = gguf_open_mem(buf, n);
+    pt_model m;
+    int rc = g ? pt_model_from_gguf(&m, g) : -1;
+    CHECK(rc != 0, "%s: loaded anyway", what);
+    if (rc == 0) pt_model_free(&m);
+    else CHECK(strstr(pt_error(), ".weight") != NULL, "%s: error does not name the tensor: %s", what, pt_error());
+    printf("  %s: %s\n", what, pt_error());
+    if (g) gguf_close(g);
+    free(buf);
+}
+
+static uint8_t *mut(const void *p, const gguf_file *g, uint8_t *buf) {
+    (void)g;
+    return buf + ((const uint8_t *)p - (const uint8_t *)buf);
+}
+static const uint8_t *g_base;
+static void flip_data(gguf_file *g, uint8_t *buf) {
+    const gguf_tensor *t = gguf_find_tensor(g, "dec.1.ffn.up.weight");
+    mut(t->data, g, buf)[t->nbytes / 2] ^= 0x10;
+}
+static void flip_first(gguf_file *g, uint8_t *buf) {
+    const gguf_tensor *t = gguf_find_tensor(g, "tok_emb.weight");
+    mut(t->data, g, buf)[1] ^= 0x01;
+}
+static void bad_table(gguf_file *g, uint8_t *buf) {
+    uint32_t et;
+    const void *d;
+    uint64_t n;
+    gguf_get_arr(g, "petit.ecq.enc.0.attn.qkv.weight.freq", &et, &d, &n);
+    uint32_t *f = (uint32_t *)mut(d, g, buf);
+    int a = 0, b = 0;
+    for (int s = 0; s < 256; s++) if (f[s] > f[a]) a = s;
+    for (int s = 0; s < 256; s++) if (s != a && f[s] > 0 && (b == 0 || f[s] > f[b])) b = s;
+    f[a] -= 1, f[b] += 1; /* still sums right: only the coding is off */
+}
+static void bad_table_sum(gguf_file *g, uint8_t *buf) {
+    uint32_t et;
+    const void *d;
+    uint64_t n;
+    gguf_get_arr(g, "petit.ecq.enc.0.attn.qkv.weight.freq", &et, &d, &n);
+    ((uint32_t *)mut(d, g, buf))[128] += 7;
+}
+static void bad_len(gguf_file *g, uint8_t *buf) {
+    uint32_t et;
+    const void *d;
+    uint64_t n;
+    gguf_get_arr(g, "petit.ecq.dec.0.cross.kv.weight.len", &et, &d, &n);
+    uint32_t *l = (uint32_t *)mut(d, g, buf);
+    l[0] += 1, l[1] -= 1;
+}
+static void bad_step(gguf_file *g, uint8_t *buf) {
+    uint32_t et;
+    const void *d;
+    uint64_t n;
+    gguf_get_arr(g, "petit.ecq.enc.0.ffn.down.weight.step", &et, &d, &n);
+    uint16_t *s = (uint16_t *)mut(d, g, buf);
+    s[3] = 0x7e00; /* NaN */
+}
+
+int main(void) {
+    pt_config c;
+    pt_config_default(&c);
+    c.vocab = 1000, c.d_model = 128, c.n_heads = 2, c.d_ff = 256, c.enc_layers = 1, c.dec_layers = 2;
+    c.max_len = 32, c.dropout = 0, c.pad_id = 0, c.bos_id = 1, c.eos_id = 2, c.unk_id = 3;
+    CHECK(pt_model_init(&mf, &c) == 0, "init");
+    pt_model_init_weights(&mf, 9);
+    (void)g_base;
+    char path[] = "/tmp/petit_pack_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    roundtrip(path, 0.0, 8);
+    roundtrip(path, 0.1, 8);
+    roundtrip(path, 0.05, 4);
+
+    pt_pack_stats a, b;
+    write_packed(path, 0.02, 8, &a);
+    write_packed(path, 0.3, 8, &b);
+    CHECK(b.bytes < a.bytes && b.zeros > a.zeros, "lambda 0.3 vs 0.02: bytes %g vs %g, zeros %g vs %g", b.bytes, a.bytes,
+          b.zeros, a.zeros);
+
+    write_packed(path, 0.1, 8, &a);
+    damaged(path, "a flipped byte in a stream", flip_data);
+    damaged(path, "a flipped bit in a stream's first state", flip_first);
+    damaged(path, "a rANS table that still sums right", bad_table);
+    damaged(path, "a rANS table that does not sum", bad_table_sum);
+    damaged(path, "stream lengths moved by a byte", bad_len);
+    damaged(path, "a NaN row step", bad_step);
+    unlink(path);
+
+    /* ECQ itself: rounding at lambda 0; bad arguments */
+    float w[64];
+    uint8_t sym[64];
+    ecq_result r;
+    for (int i = 0; i < 64; i++) w[i] = (float)(i - 32) / 10.0f;
+    CHECK(ecq_assign(w, 64, 3, 0.0, sym, NULL, 0, &r) == 0, "ecq");
+    int rounding = 1;
+    for (int i = 0; i < 64; i++) {
+        long k = lrintf(w[i] / r.delta);
+        rounding &= (int)sym[i] - 128 == (k > 3 ? 3 : k < -3 ? -3 : k);
+    }
+    CHECK(rounding, "lambda 0 is plain rounding to the grid");
+    CHECK(ecq_assign(w, 64, 1, 0.1, sym, NULL, 0, &r) == -1 && ecq_assign(w, 64, 9, 0.1, sym, NULL, 0, &r) == -1,
+          "bits outside 2..8 rejected");
+    CHECK(ecq_assign(w, 64, 4, -1, sym, NULL, 0, &r) == -1 && ecq_assign(w, 64, 4, NAN, sym, NULL, 0, &r) == -1,
+          "negative or NaN lambda rejected");
+    pt_model_free(&mf);
+    return test_done("test_pack");
+}
