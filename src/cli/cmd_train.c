@@ -62,11 +62,14 @@ static const char *usage_text =
     "  --qat q8|q4                 train through weights rounded to Q8_0 / Q4_0\n"
     "  --qat-emb q8|q4|f32         the embedding's type (default: as --qat)\n"
     "  --qat-tensors LIST          all (default) or a comma list of emb, attn, ffn\n"
-    "  --qat-lsq                   learn each block's step (LSQ) instead of rounding to the max\n";
+    "  --qat-lsq                   learn each block's step (LSQ) instead of rounding to the max\n"
+    "ECQ-aware training (fine-tune with --init; writes a packed model, see petit pack):\n"
+    "  --ecq LAMBDA                train through weights re-assigned by ECQ every step\n"
+    "  --ecq-bits B                the grid, 2..8 bits (default 8)\n";
 
 typedef struct {
     const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume, *init;
-    const char *qat, *qat_emb, *qat_tensors;
+    const char *qat, *qat_emb, *qat_tensors, *ecq, *ecq_bits;
     long max_lines, max_steps, max_epochs, valid_every, patience, save_every, log_every, threads;
     int quiet;
     pt_config cfg;
@@ -145,6 +148,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         STR("-o", a->out) STR("--output", a->out) STR("--checkpoint", a->ckpt)
         STR("--metrics", a->metrics) STR("--resume", a->resume) STR("--init", a->init)
         STR("--qat", a->qat) STR("--qat-emb", a->qat_emb) STR("--qat-tensors", a->qat_tensors)
+        STR("--ecq", a->ecq) STR("--ecq-bits", a->ecq_bits)
         INT("--max-lines", a->max_lines, 1, 1L << 40)
         MINT("--d-model", a->cfg.d_model, 2, 16384) MINT("--heads", a->cfg.n_heads, 1, 256)
         MINT("--ff", a->cfg.d_ff, 1, 65536) MINT("--enc-layers", a->cfg.enc_layers, 1, 64)
@@ -225,7 +229,8 @@ static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *
         cli_fail("train", "%s", pt_error());
         return -1;
     }
-    if (t->opts.qat.type != NN_F32 ? pt_trainer_save_quant(t, sp, a->out) : pt_model_save(&t->model, sp, a->out)) {
+    if (t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, a->out)
+                                                           : pt_model_save(&t->model, sp, a->out)) {
         cli_fail("train", "%s", pt_error());
         return -1;
     }
@@ -263,6 +268,19 @@ int cmd_train(int argc, char **argv) {
     if (a.init && a.resume) return cli_usage("train", "--init starts a run, --resume continues one: not both");
     if (a.init && a.cfg_given)
         return cli_usage("train", "--init takes the model's configuration from %s: no model-size options", a.init);
+    if (a.ecq) {
+        char *e;
+        a.opts.ecq_lambda = strtod(a.ecq, &e);
+        if (*e || e == a.ecq || !isfinite(a.opts.ecq_lambda) || a.opts.ecq_lambda < 0)
+            return cli_usage("train", "--ecq must be a number >= 0, not '%s'", a.ecq);
+        long b = 8;
+        if (a.ecq_bits && cli_int("train", "--ecq-bits", a.ecq_bits, 2, 8, &b)) return 2;
+        a.opts.ecq_bits = (int)b;
+        if (a.qat) return cli_usage("train", "--ecq and --qat: one or the other");
+        if (a.resume) return cli_usage("train", "--ecq is kept in the checkpoint: give it only when starting");
+    } else if (a.ecq_bits) {
+        return cli_usage("train", "--ecq-bits goes with --ecq");
+    }
     if (a.qat) {
         a.opts.qat.type = nn_qtype_parse(a.qat);
         if (a.opts.qat.type != NN_Q8_0 && a.opts.qat.type != NN_Q4_0)

@@ -85,6 +85,11 @@ typedef struct {
      * (STE) to the float weights, which AdamW updates. */
     pt_quant_policy qat;
     int qat_lsq; /* learn the step of every block (LSQ) instead of RTN's */
+    /* ECQ-aware training (ecq_bits > 0): the passes see every policy weight
+     * re-assigned by entropy-constrained quantization (compress/ecq.h) each
+     * step, straight-through gradient; the model is written packed */
+    double ecq_lambda;
+    int ecq_bits;
 } pt_train_opts;
 
 void pt_train_opts_default(pt_train_opts *o);
@@ -110,6 +115,7 @@ typedef struct {
     /* LSQ (saved in checkpoints): steps, their AdamW moments, gradient scratch */
     float *lsq_s, *lsq_m, *lsq_v, *lsq_g;
     size_t lsq_n;
+    double *ecq_prob; /* ECQ: each tensor's level distribution, carried from step to step */
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);
@@ -146,8 +152,12 @@ int pt_model_save(const pt_model *m, const spm_model *sp, const char *path);
  * petit.quant.method. */
 int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_policy *q,
                         const char *method, const char *path);
-/* A QAT trainer's integer model: its LSQ steps if it learns them, else RTN */
+/* A QAT trainer's integer model: its LSQ steps if it learns them, else RTN;
+ * an ECQ trainer's packed model (ECQ at its lambda, run to convergence) */
 int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path);
+/* one ECQ re-assignment of the policy's tensors: dst = levels of w */
+void pt_ecq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, const float *w, double lambda,
+                       int bits, double *prob, int rounds);
 /* Restore a trainer from a checkpoint (replaces t's options and config). */
 int pt_checkpoint_load(pt_trainer *t, const char *path);
 /* Load a model file (or a checkpoint's weights) into m (initializes m). */

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "compress/ecq.h"
+#include "model/pack.h"
 #include "nn/nn.h"
 #include "train/train.h"
 
@@ -84,7 +86,61 @@ static void lsq_alloc(pt_trainer *t) {
 
 /* The model the passes compute with: the weights themselves, or with QAT
  * their fake-quantized copy (refreshed from the current weights). */
+void pt_ecq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, const float *w, double lambda,
+                       int bits, double *prob, int rounds) {
+    size_t most = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        size_t n = (size_t)m->tensors[i].rows * m->tensors[i].cols;
+        if (pt_quant_tensor_type(m, i, p) == NN_F32) memcpy(dst + m->tensors[i].offset, w + m->tensors[i].offset, n * 4);
+        else if (n > most) most = n;
+    }
+    uint8_t *sym = pt_malloc(most ? most : 1);
+    uint16_t *steps = pt_malloc(most ? most * 2 : 2);
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        if (pt_quant_tensor_type(m, i, p) == NN_F32) continue;
+        double *pr = prob ? prob + (size_t)i * 256 : NULL;
+        if (pr && pr[0] < 0) pr = NULL; /* no distribution yet: start from rounding */
+        ecq_assign_rows(w + t->offset, t->rows, t->cols, bits, lambda, sym, steps, pr, rounds, NULL);
+        if (prob && !pr) { /* keep this step's distribution for the next */
+            uint64_t cnt[256] = {0};
+            size_t n = (size_t)t->rows * t->cols;
+            for (size_t j = 0; j < n; j++) cnt[sym[j]]++;
+            for (int s = 0; s < 256; s++) prob[(size_t)i * 256 + s] = (double)cnt[s] / (double)n;
+        }
+        float *d = dst + t->offset;
+#pragma omp parallel for schedule(static)
+        for (int r = 0; r < t->rows; r++) {
+            float st = nn_f32_from_fp16(steps[r]);
+            for (int c = 0; c < t->cols; c++)
+                d[(size_t)r * t->cols + c] = (float)((int)sym[(size_t)r * t->cols + c] - 128) * st;
+        }
+    }
+    free(sym), free(steps);
+}
+
+/* ECQ codes every weight matrix (the policy's groups: all) */
+static pt_quant_policy ecq_policy(void) {
+    pt_quant_policy p;
+    pt_quant_policy_default(&p, NN_Q8_0);
+    return p;
+}
+
 static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
+    if (t->opts.ecq_bits > 0) {
+        pt_quant_policy pol = ecq_policy();
+        if (!t->qat_w) t->qat_w = pt_alloc_aligned(t->model.n_params * sizeof(float));
+        if (!t->ecq_prob) {
+            t->ecq_prob = pt_malloc((size_t)t->model.n_tensors * 256 * sizeof(double));
+            for (int i = 0; i < t->model.n_tensors; i++) t->ecq_prob[(size_t)i * 256] = -1;
+        }
+        pt_ecq_fake_quant(&t->model, &pol, t->qat_w, t->model.mem, t->opts.ecq_lambda, t->opts.ecq_bits,
+                          t->ecq_prob, 2);
+        *view = t->model;
+        view->mem = t->qat_w;
+        pt_params_point(&t->model, t->qat_w, &view->p);
+        return view;
+    }
     if (t->opts.qat.type == NN_F32) return &t->model;
     if (!t->qat_w) t->qat_w = pt_alloc_aligned(t->model.n_params * sizeof(float));
     if (t->opts.qat_lsq) {
@@ -109,6 +165,7 @@ void pt_trainer_free(pt_trainer *t) {
     pt_free_aligned(t->adam_v);
     pt_free_aligned(t->qat_w);
     free(t->lsq_s), free(t->lsq_m), free(t->lsq_v), free(t->lsq_g);
+    free(t->ecq_prob);
     pt_acts_free(t->acts);
     memset(t, 0, sizeof *t);
 }
@@ -289,7 +346,26 @@ int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_p
     return rc;
 }
 
+static int save_packed(const pt_trainer *t, const spm_model *sp, const char *path) {
+    gguf_writer *w = gguf_writer_init();
+    add_common(w, &t->model, sp);
+    gguf_set_str(w, "petit.quant.method", "ecq");
+    gguf_set_str(w, "petit.quant.tensors", "all");
+    gguf_set_f32(w, "petit.ecq.lambda", (float)t->opts.ecq_lambda);
+    gguf_set_u32(w, "petit.ecq.bits", (uint32_t)t->opts.ecq_bits);
+    pt_quant_keep keep = {0};
+    pt_pack_stats st;
+    pt_quant_policy pol = ecq_policy();
+    int rc = pt_pack_add_tensors(w, &t->model, t->model.mem, &pol, t->opts.ecq_lambda, t->opts.ecq_bits,
+                                 &keep, NULL, &st);
+    if (!rc) rc = gguf_write(w, path);
+    pt_quant_keep_free(&keep);
+    gguf_writer_free(w);
+    return rc;
+}
+
 int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path) {
+    if (t->opts.ecq_bits > 0) return save_packed(t, sp, path);
     if (!t->opts.qat_lsq || !t->lsq_s) return pt_model_save_quant(&t->model, sp, &t->opts.qat, "qat", path);
     const pt_model *m = &t->model;
     const pt_quant_policy *q = &t->opts.qat;
@@ -331,6 +407,10 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
     gguf_set_f32(w, "petit.train.smoothing", o->smoothing);
     gguf_set_u32(w, "petit.train.accum", (uint32_t)o->accum);
     gguf_set_u32(w, "petit.train.batch_tokens", (uint32_t)o->batch_tokens);
+    if (o->ecq_bits > 0) {
+        gguf_set_f64(w, "petit.train.ecq_lambda", o->ecq_lambda);
+        gguf_set_u32(w, "petit.train.ecq_bits", (uint32_t)o->ecq_bits);
+    }
     if (o->qat.type != NN_F32) {
         gguf_set_u32(w, "petit.train.qat_type", (uint32_t)o->qat.type);
         gguf_set_u32(w, "petit.train.qat_emb_type", (uint32_t)o->qat.emb_type);
@@ -427,6 +507,14 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
     F32("petit.train.smoothing", t->opts.smoothing);
     U32("petit.train.accum", t->opts.accum);
     U32("petit.train.batch_tokens", t->opts.batch_tokens);
+    if (gguf_find_key(g, "petit.train.ecq_bits") >= 0) { /* an ECQ-aware run */
+        if (gguf_get_f64(g, "petit.train.ecq_lambda", &t->opts.ecq_lambda)) goto fail_free;
+        U32("petit.train.ecq_bits", t->opts.ecq_bits);
+        if (t->opts.ecq_bits < 2 || t->opts.ecq_bits > 8 || !(t->opts.ecq_lambda >= 0)) {
+            pt_set_error("bad ECQ settings in the checkpoint");
+            goto fail_free;
+        }
+    }
     if (gguf_find_key(g, "petit.train.qat_type") >= 0) { /* a QAT run */
         U32("petit.train.qat_type", t->opts.qat.type);
         U32("petit.train.qat_emb_type", t->opts.qat.emb_type);
