@@ -331,6 +331,7 @@ static void gather(pt_decoder *d, int nR, int t) {
     /* within a layer: first save, then copy, rows in parallel (each row is
      * written by one thread, and nothing read in a phase is written in it) */
     int par = (long)nR * (t + 1) * d->m->cfg.d_model > 65536;
+    (void)par; /* without OpenMP */
     for (int l = 0; l < L; l++) {
         float *kl = d->kself + l * lf, *vl = d->vself + l * lf;
 #pragma omp parallel if (par)

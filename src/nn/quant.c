@@ -506,6 +506,7 @@ void nn_qlinear_int(float *Y, const float *X, const nn_qmat *W, const float *b, 
     int8_t *qx = t_qx;
     float *dx = t_dx;
     double work = (double)N * in * out;
+    (void)work; /* without OpenMP */
 #pragma omp parallel for schedule(static) if ((long)N * in > 65536)
     for (int n = 0; n < N; n++) quantize_x(qx + (size_t)n * in, dx + (size_t)n * nb, X + (size_t)n * in, in);
 
