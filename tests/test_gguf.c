@@ -552,6 +552,50 @@ static gguf_file *open_copy(const uint8_t *src, size_t n, uint8_t **copy) {
     return gguf_open_mem(*copy, n);
 }
 
+/* gguf_copy_kv: every entry of the Python-written fixture (strings, arrays
+ * of strings and numbers, every scalar type it has) copied into a new file
+ * reads back with the same type and the same bytes */
+static void test_copy_kv(void) {
+    gguf_file *g = gguf_open("tests/data/gguf_py.gguf");
+    CHECK(g != NULL, "open fixture: %s", pt_error());
+    if (!g) return;
+    gguf_writer *w = gguf_writer_init();
+    for (int i = 0; i < gguf_n_kv(g); i++) gguf_copy_kv(w, g, i);
+    char path[600];
+    snprintf(path, sizeof path, "%s/copy.gguf", tmpdir);
+    CHECK(gguf_write(w, path) == 0, "write copy: %s", pt_error());
+    gguf_writer_free(w);
+    gguf_file *c = gguf_open(path);
+    CHECK(c && gguf_n_kv(c) == gguf_n_kv(g), "copy has %d keys", c ? gguf_n_kv(c) : -1);
+    int same = 1;
+    for (int i = 0; c && i < gguf_n_kv(g); i++) {
+        int j = gguf_find_key(c, gguf_key(g, i));
+        uint32_t t1, t2;
+        const void *d1, *d2;
+        uint64_t n1, n2;
+        if (j < 0 || gguf_kv_type(c, j) != gguf_kv_type(g, i)) { same = 0; continue; }
+        gguf_kv_value(g, i, &t1, &d1, &n1);
+        gguf_kv_value(c, j, &t2, &d2, &n2);
+        char a[256], b[256];
+        gguf_format_value(g, i, a, sizeof a);
+        gguf_format_value(c, j, b, sizeof b);
+        same &= t1 == t2 && n1 == n2 && !strcmp(a, b);
+        if (t1 != GGUF_V_STR && gguf_vtype_size(t1)) same &= !memcmp(d1, d2, (size_t)n1 * gguf_vtype_size(t1));
+        if (t1 == GGUF_V_STR && gguf_kv_type(g, i) == GGUF_V_ARR)
+            for (uint64_t k = 0; k < n1; k++) {
+                const char *s1, *s2;
+                uint64_t l1, l2;
+                gguf_get_arr_str(g, gguf_key(g, i), k, &s1, &l1);
+                gguf_get_arr_str(c, gguf_key(g, i), k, &s2, &l2);
+                same &= l1 == l2 && !memcmp(s1, s2, l1);
+            }
+    }
+    CHECK(same, "gguf_copy_kv: a copied entry differs");
+    if (c) gguf_close(c);
+    gguf_close(g);
+    unlink(path);
+}
+
 static void test_truncation_and_flips(void) {
     /* small valid file: the last tensor ends on a 32-byte boundary, so every
      * proper prefix is invalid */
@@ -871,6 +915,7 @@ int main(int argc, char **argv) {
     test_format_long();
     test_writer_errors();
     test_python_fixture();
+    test_copy_kv();
     test_hostile_headers();
     test_truncation_and_flips();
     CHECK(count_dir_entries(tmpdir) == 0, "temp directory left empty");
