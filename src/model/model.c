@@ -364,33 +364,46 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
     m->mem = mem;
     m->mapped = 2;
     m->qw = pt_calloc((size_t)m->n_tensors, sizeof(nn_qmat));
-    /* entropy-coded tensors are decoded into one owned block */
+    /* entropy-coded tensors are decoded into one owned block, in parallel
+     * (a failure is decoded again on this thread for its message: errors
+     * are per thread) */
     size_t coded = 0;
+    size_t *at = pt_calloc((size_t)m->n_tensors, sizeof(size_t));
+    int *rc = pt_calloc((size_t)m->n_tensors, sizeof(int)), *type = pt_calloc((size_t)m->n_tensors, sizeof(int));
     for (int i = 0; i < m->n_tensors; i++) {
         const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
         if (gt && pt_pack_is_coded(g, gt)) {
             size_t b = pt_pack_decoded_bytes(g, gt);
             if (!b) {
+                free(at), free(rc), free(type);
                 pt_model_free(m);
                 return -1;
             }
+            at[i] = coded + 1; /* 0: not coded */
             coded += (b + 63) & ~(size_t)63;
         }
     }
     if (coded) m->owned = pt_alloc_aligned(coded);
-    coded = 0;
+#pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < m->n_tensors; i++)
+        if (at[i]) {
+            const pt_tensor *t = &m->tensors[i];
+            rc[i] = pt_pack_decode(g, gguf_find_tensor(g, t->name), t->rows, t->cols, &type[i],
+                                   (char *)m->owned + at[i] - 1);
+        }
     for (int i = 0; i < m->n_tensors; i++) {
         const pt_tensor *t = &m->tensors[i];
         const gguf_tensor *gt = gguf_find_tensor(g, t->name);
         int bad = 0;
         if (!gt) bad = pt_set_error("tensor %s is missing", t->name);
-        else if (pt_pack_is_coded(g, gt)) {
-            void *dst = (char *)m->owned + coded;
-            int type;
-            if (pt_pack_decode(g, gt, t->rows, t->cols, &type, dst)) bad = -1;
-            else {
-                coded += (pt_pack_decoded_bytes(g, gt) + 63) & ~(size_t)63;
-                m->qw[i] = (nn_qmat){type, t->rows, t->cols, dst};
+        else if (at[i]) {
+            void *dst = (char *)m->owned + at[i] - 1;
+            if (rc[i]) {
+                int again;
+                pt_pack_decode(g, gt, t->rows, t->cols, &again, dst); /* sets the error here */
+                bad = -1;
+            } else {
+                m->qw[i] = (nn_qmat){type[i], t->rows, t->cols, dst};
                 m->n_quant++;
                 continue;
             }
@@ -402,12 +415,14 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
             bad = pt_set_error("tensor %s: type %s is not one petit computes with", t->name, gguf_type_name(gt->type));
         else if (((uintptr_t)gt->data & 1) != 0) bad = pt_set_error("tensor %s: misaligned", t->name);
         if (bad) {
+            free(at), free(rc), free(type);
             pt_model_free(m);
             return -1;
         }
         m->qw[i] = (nn_qmat){(int)gt->type, t->rows, t->cols, gt->type == GGUF_TYPE_F32 ? m->mem + t->offset : gt->data};
         m->n_quant += gt->type != GGUF_TYPE_F32;
     }
+    free(at), free(rc), free(type);
     layout_walk(&m->cfg, m->mem, &m->p, NULL, NULL);
     return 0;
 }
