@@ -114,34 +114,41 @@ static void bad_table(gguf_file *g, uint8_t *buf) {
     const void *d;
     uint64_t n;
     gguf_get_arr(g, "petit.ecq.enc.0.attn.qkv.weight.freq", &et, &d, &n);
-    uint32_t *f = (uint32_t *)mut(d, g, buf);
+    uint32_t f[256]; /* metadata arrays are not aligned: copy out and back */
+    memcpy(f, d, sizeof f);
     int a = 0, b = 0;
     for (int s = 0; s < 256; s++) if (f[s] > f[a]) a = s;
     for (int s = 0; s < 256; s++) if (s != a && f[s] > 0 && (b == 0 || f[s] > f[b])) b = s;
     f[a] -= 1, f[b] += 1; /* still sums right: only the coding is off */
+    memcpy(mut(d, g, buf), f, sizeof f);
 }
 static void bad_table_sum(gguf_file *g, uint8_t *buf) {
     uint32_t et;
     const void *d;
     uint64_t n;
     gguf_get_arr(g, "petit.ecq.enc.0.attn.qkv.weight.freq", &et, &d, &n);
-    ((uint32_t *)mut(d, g, buf))[128] += 7;
+    uint32_t f;
+    memcpy(&f, (const uint8_t *)d + 128 * 4, 4);
+    f += 7;
+    memcpy(mut(d, g, buf) + 128 * 4, &f, 4);
 }
 static void bad_len(gguf_file *g, uint8_t *buf) {
     uint32_t et;
     const void *d;
     uint64_t n;
     gguf_get_arr(g, "petit.ecq.dec.0.cross.kv.weight.len", &et, &d, &n);
-    uint32_t *l = (uint32_t *)mut(d, g, buf);
+    uint32_t l[2];
+    memcpy(l, d, sizeof l);
     l[0] += 1, l[1] -= 1;
+    memcpy(mut(d, g, buf), l, sizeof l);
 }
 static void bad_step(gguf_file *g, uint8_t *buf) {
     uint32_t et;
     const void *d;
     uint64_t n;
     gguf_get_arr(g, "petit.ecq.enc.0.ffn.down.weight.step", &et, &d, &n);
-    uint16_t *s = (uint16_t *)mut(d, g, buf);
-    s[3] = 0x7e00; /* NaN */
+    uint16_t nan16 = 0x7e00; /* NaN */
+    memcpy(mut(d, g, buf) + 3 * 2, &nan16, 2);
 }
 
 int main(void) {

@@ -77,7 +77,7 @@ int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t) {
 /* the metadata of a coded tensor, checked */
 typedef struct {
     uint32_t rows, cols, bits, freq[256], len[RANS_STREAMS];
-    const uint16_t *step; /* rows fp16 (in the mapping; little-endian hosts) */
+    const uint8_t *step; /* rows fp16, 2 bytes each (in the mapping, unaligned; little-endian hosts) */
     uint64_t hash;
 } coded_meta;
 
@@ -107,7 +107,7 @@ static int read_meta(const gguf_file *g, const gguf_tensor *t, coded_meta *c) {
     c->step = d;
     for (uint32_t r = 0; r < c->rows; r++) {
         uint16_t h;
-        memcpy(&h, c->step + r, 2);
+        memcpy(&h, c->step + 2 * (size_t)r, 2);
         float v = nn_f32_from_fp16(h);
         if (!(v > 0) || !isfinite(v)) return pt_set_error("%s: row %u has a bad step %g", t->name, r, v);
     }
@@ -149,7 +149,7 @@ int pt_pack_decode(const gguf_file *g, const gguf_tensor *t, int rows, int cols,
     for (size_t b = 0; b < n / NN_QK; b++) {
         int code[NN_QK];
         uint16_t h;
-        memcpy(&h, c.step + b / per_row, 2);
+        memcpy(&h, c.step + 2 * (b / per_row), 2);
         for (int j = 0; j < NN_QK; j++) code[j] = (int)sym[b * NN_QK + j] - 128 + (*type == NN_Q4_0 ? 8 : 0);
         nn_qblock_pack(*type, (uint8_t *)dst + b * bs, nn_f32_from_fp16(h), code);
     }
