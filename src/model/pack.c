@@ -44,10 +44,19 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
         uint8_t *out = keep->bufs[i] = pt_malloc(rans_bound(n));
         size_t bytes = rans_encode(sym, n, freq, out, len);
         uint64_t hash = rans_hash(sym, n);
-        free(sym);
-        if (!bytes) return pt_set_error("pack: %s: coding failed", t->name);
+        /* decode it back at once: the file must hold exactly these levels */
+        uint8_t *back = bytes ? pt_malloc(n) : NULL;
+        int same = back && !rans_decode(out, bytes, len, freq, back, n) && !memcmp(back, sym, n);
+        free(back), free(sym);
+        if (!bytes || !same) {
+            free(steps);
+            return pt_set_error("pack: %s: the coded levels do not decode back", t->name);
+        }
+        double ratio = r.entropy > 0 ? bytes * 8.0 / (r.entropy * (double)n) : 1.0;
+        if (ratio > st->worst_ratio) st->worst_ratio = ratio;
         uint64_t ne = bytes;
         gguf_add_tensor(w, t->name, GGUF_TYPE_I8, 1, &ne, out, bytes);
+        st->stream_bytes += (double)bytes;
         key(k, sizeof k, t->name, "rows"), gguf_set_u32(w, k, (uint32_t)t->rows);
         key(k, sizeof k, t->name, "cols"), gguf_set_u32(w, k, (uint32_t)t->cols);
         key(k, sizeof k, t->name, "bits"), gguf_set_u32(w, k, (uint32_t)bits);

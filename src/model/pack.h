@@ -32,10 +32,13 @@ typedef struct {
     double table_bytes; /* their metadata, roughly */
     double entropy_bits; /* sum of n H over the coded tensors */
     double zeros;      /* weights at level 0 */
+    double stream_bytes; /* the rANS streams alone */
+    double worst_ratio;  /* max over tensors of stream bits / (n H): the coder's overhead */
 } pt_pack_stats;
 
 /* Add m's tensors to w, the policy's ones ECQ-assigned (Lambda, bits) and
- * coded. Buffers in keep (as pt_quant_add_tensors). progress: a line per
+ * coded; each tensor's streams are decoded back at once and compared with
+ * the levels (an error if they differ). Buffers in keep (as pt_quant_add_tensors). progress: a line per
  * tensor, or NULL. */
 int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
                         double Lambda, int bits, pt_quant_keep *keep, FILE *progress, pt_pack_stats *st);
