@@ -3,9 +3,9 @@
 # without ECQ-aware fine-tuning, next to fp32, q8 and q4, on one float model, in one run.
 #
 # From the float model (default runs/base/model.gguf, made by recipe/base.sh if missing):
-#   pack-L     petit pack --lambda L (8-bit grid), for L in LAMBDAS (0 0.05 0.1 0.2 0.4 0.8)
+#   pack-L     petit pack --lambda L (8-bit grid), for L in LAMBDAS (0 0.01 0.02 0.04 0.06 0.1)
 #   ft-L       petit train --init MODEL --ecq L: FT_STEPS (100) steps of 6000 tokens on the
-#              model's training text (lr 1e-4 constant), written packed; L in FT_LAMBDAS (0.2 0.8)
+#              model's training text (lr 1e-4 constant), written packed; L in FT_LAMBDAS (0.1)
 #   f32-ft     the same fine-tuning without --ecq: the control for ft-L (bench/quant.sh makes
 #              it too, and it is shared)
 #   q8, q4     petit quantize --type q8 / q4 (RTN): 8.5 and 4.5 bits a weight
@@ -22,16 +22,16 @@
 # whose Multi30k BLEU is within 0.5 of its float reference (else the smallest loss).
 #
 # usage: bench/ecq.sh [--quick] [-m MODEL] [--news-lines N] [--ft-steps N]
-#   --quick   200 lines, lambdas 0.1 0.4, one fine-tuning of 10 steps: minutes
+#   --quick   200 lines, lambdas 0.02 0.1, one fine-tuning of 10 steps: minutes
 # Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr). Work files: bench/out/ecq/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAMBDAS="0 0.05 0.1 0.2 0.4 0.8" FT_LAMBDAS="0.2 0.8" FT_STEPS=100 LINES=0 NEWS_LINES=500
+LAMBDAS="0 0.01 0.02 0.04 0.06 0.1" FT_LAMBDAS="0.1" FT_STEPS=100 LINES=0 NEWS_LINES=500
 MODEL=runs/base/model.gguf THREADS=2
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick) LAMBDAS="0.1 0.4" FT_LAMBDAS="0.4" FT_STEPS=10 LINES=200 ;;
+    --quick) LAMBDAS="0.02 0.1" FT_LAMBDAS="0.1" FT_STEPS=10 LINES=200 ;;
     --news-lines) NEWS_LINES=$2; shift ;;
     --ft-steps) FT_STEPS=$2; shift ;;
     -m | --model) MODEL=$2; shift ;;

@@ -45,7 +45,13 @@ int ecq_assign(const float *w, size_t n, int bits, double Lambda, uint8_t *sym, 
     mean /= (double)n;
     for (size_t i = 0; i < n; i++) var += ((double)w[i] - mean) * ((double)w[i] - mean);
     var /= (double)n;
-    float delta = nn_f32_from_fp16(nn_fp16_from_f32(amax > 0 ? amax / (float)kmax : 1.0f));
+    /* the grid: fine enough to reach max|w| with kmax levels, and no finer
+     * than a uniform quantizer at this rate-distortion slope wants: with
+     * D = Δ²/12 and dD/dR = -2 ln2 D, a slope of λ_t per bit gives
+     * Δ = sqrt(6 λ_t / ln 2) */
+    float dmin = amax > 0 ? amax / (float)kmax : 1.0f;
+    float dlam = (float)sqrt(6.0 * Lambda * var / log(2.0));
+    float delta = nn_f32_from_fp16(nn_fp16_from_f32(dlam > dmin ? dlam : dmin));
     if (delta == 0.0f) delta = 6.1035156e-5f; /* tiny weights: the smallest normal half */
     double lam = Lambda * var;
     double cost[256];

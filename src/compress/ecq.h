@@ -1,7 +1,11 @@
 /* ecq: entropy-constrained quantization of a weight tensor.
  *
  * Levels are k·Δ on a uniform grid, k in [-(2^(b-1)-1), 2^(b-1)-1] (b = 2..8
- * bits; zero is always a level), Δ = max|w| / (2^(b-1)-1) rounded to fp16.
+ * bits; zero is always a level). Δ (rounded to fp16) is the larger of
+ * max|w| / (2^(b-1)-1), so that the levels reach every weight, and
+ * sqrt(6 λ_t / ln 2), the step of a uniform quantizer whose distortion-rate
+ * slope is λ_t per bit (D = Δ²/12, dD/dR = -2 ln2 D): a grid finer than
+ * that would only spend bits the penalty then has to take back.
  * Each weight takes the level minimizing
  *     (w - kΔ)^2 + λ_t · (-log2 P_k)
  * where P is the distribution of the levels themselves: start from plain
