@@ -171,11 +171,11 @@ for k in range(6):
     yv = y0 + k * (y1 - y0) / 5
     o.append(f'<text x="{P-6}" y="{Y(yv)+4}" text-anchor="end">{yv:.1f}</text>')
 o.append(f'<line x1="{P}" y1="{Y(f32["m30k"])}" x2="{W-P}" y2="{Y(f32["m30k"])}" stroke="#888" stroke-dasharray="4 3"/>')
-o.append(f'<text x="{W-P}" y="{Y(f32["m30k"])-4}" text-anchor="end" fill="#555">fp32 (32 bits): {f32["m30k"]:.2f}</text>')
+o.append(f'<text x="{P+4}" y="{Y(f32["m30k"])-4}" fill="#555">fp32 (32 bits): {f32["m30k"]:.2f}</text>')
 ft_ref = R["f32-ft"]["m30k"]
 if any(e.startswith("ft-") for e in pts):
     o.append(f'<line x1="{P}" y1="{Y(ft_ref)}" x2="{W-P}" y2="{Y(ft_ref)}" stroke="#d62728" stroke-dasharray="4 3"/>')
-    o.append(f'<text x="{W-P}" y="{Y(ft_ref)-4}" text-anchor="end" fill="#d62728">fp32 fine-tuned as long: {ft_ref:.2f}</text>')
+    o.append(f'<text x="{P+4}" y="{Y(ft_ref)-4}" fill="#d62728">fp32 fine-tuned as long: {ft_ref:.2f}</text>')
 o.append(f'<line x1="{P}" y1="{Y(f32["m30k"]-0.5)}" x2="{W-P}" y2="{Y(f32["m30k"]-0.5)}" stroke="#c88" stroke-dasharray="2 3"/>')
 o.append(f'<line x1="{X(2.5)}" y1="{P}" x2="{X(2.5)}" y2="{H-P}" stroke="#c88" stroke-dasharray="2 3"/>')
 for prefix, color in (("pack-", "#1f77b4"), ("ft-", "#d62728")):
@@ -188,7 +188,7 @@ for e in ("q8", "q4"):
     r = pts[e]
     o.append(f'<rect x="{X(r["bpw"])-4}" y="{Y(r["m30k"])-4}" width="8" height="8" fill="#2ca02c"/>'
              f'<text x="{X(r["bpw"])+6}" y="{Y(r["m30k"])+14}" fill="#2ca02c">{e}</text>')
-o.append(f'<text x="{W-P}" y="{P+14}" text-anchor="end"><tspan fill="#1f77b4">● petit pack</tspan>  '
+o.append(f'<text x="{W-P}" y="{H-P-10}" text-anchor="end"><tspan fill="#1f77b4">● petit pack</tspan>  '
          f'<tspan fill="#d62728">● with ECQ-aware fine-tuning</tspan>  <tspan fill="#2ca02c">■ q8, q4</tspan></text>')
 o.append("</svg>")
 open(svg, "w").write("\n".join(o))
