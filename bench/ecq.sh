@@ -23,11 +23,12 @@
 #
 # usage: bench/ecq.sh [--quick] [-m MODEL] [--news-lines N] [--ft-steps N]
 #   --quick   200 lines, lambdas 0.02 0.1, one fine-tuning of 10 steps: minutes
-# Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr). Work files: bench/out/ecq/.
+# Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr), LAMBDAS and FT_LAMBDAS (the
+# sweeps, space-separated). Work files: bench/out/ecq/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAMBDAS="0 0.01 0.02 0.04 0.06 0.1" FT_LAMBDAS="0.1" FT_STEPS=100 LINES=0 NEWS_LINES=500
+LAMBDAS=${LAMBDAS:-0 0.01 0.02 0.04 0.06 0.1} FT_LAMBDAS=${FT_LAMBDAS:-0.1} FT_STEPS=100 LINES=0 NEWS_LINES=500
 MODEL=runs/base/model.gguf THREADS=2
 while [ $# -gt 0 ]; do
     case $1 in
