@@ -7,6 +7,8 @@
 #define PETIT_CLI_H
 #include <stdio.h>
 
+#include "model/model.h"
+
 int cmd_train(int argc, char **argv);
 int cmd_translate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
@@ -30,6 +32,15 @@ int cli_is_help(const char *a);
 /* parse a whole-string number; on failure print a usage error and return -1 */
 int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* a and b name the same file (both exist) */
+int cli_same_file(const char *a, const char *b);
+/* Open a float (all-F32) model for petit quantize / pack: on an integer or
+ * coded tensor, "PATH <refusal> (NAME is TYPE): <cmd> the float model".
+ * Returns 0 with *g open and m loaded, else 1 (error printed). */
+int cli_load_float_model(const char *cmd, const char *refusal, const char *path, gguf_file **g, pt_model *m);
+/* copy g's metadata into w, except the petit.quant.* and petit.ecq.* keys
+ * of an earlier quantization */
+void cli_copy_meta(gguf_writer *w, const gguf_file *g);
 /* A line reader over a file descriptor that flushes `flush` before every
  * read that might block, so results stream out as soon as they are ready.
  * Lines end at '\n' (not included); a last line without one is returned too.

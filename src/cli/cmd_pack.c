@@ -63,40 +63,20 @@ int cmd_pack(int argc, char **argv) {
     }
     if (!in || !out) return cli_usage("pack", "-m MODEL and -o OUT are required");
     if (!have_lambda) return cli_usage("pack", "--lambda L is required (try 0.05)");
-    struct stat a, b;
-    if (!strcmp(in, out) || (!stat(in, &a) && !stat(out, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+    if (!strcmp(in, out) || cli_same_file(in, out))
         return cli_usage("pack", "the output would overwrite the input model");
     pt_quant_policy pol;
     pt_quant_policy_default(&pol, NN_Q8_0);
     if (pt_quant_groups_parse(groups, &pol.groups)) return cli_usage("pack", "--tensors: %s", pt_error());
     nn_set_threads(threads);
 
-    gguf_file *g = gguf_open(in);
-    if (!g) return cli_fail("pack", "%s", pt_error());
-    for (int i = 0; i < gguf_n_tensors(g); i++) {
-        const gguf_tensor *t = gguf_tensor_at(g, i);
-        if (t->type != GGUF_TYPE_F32) {
-            cli_fail("pack", "%s is not a float model (%s is %s): pack the F32 model", in, t->name,
-                     gguf_type_name(t->type));
-            gguf_close(g);
-            return 1;
-        }
-    }
+    gguf_file *g;
     pt_model m;
-    if (pt_model_from_gguf(&m, g)) {
-        cli_fail("pack", "%s: %s", in, pt_error());
-        gguf_close(g);
-        return 1;
-    }
+    if (cli_load_float_model("pack", "is not a float model", in, &g, &m)) return 1;
     double t0 = pt_time();
     gguf_writer *w = gguf_writer_init();
-    for (int i = 0; i < gguf_n_kv(g); i++)
-        if (strncmp(gguf_key(g, i), "petit.quant.", 12) && strncmp(gguf_key(g, i), "petit.ecq.", 10))
-            gguf_copy_kv(w, g, i);
-    gguf_set_str(w, "petit.quant.method", "ecq");
-    gguf_set_str(w, "petit.quant.tensors", groups);
-    gguf_set_f32(w, "petit.ecq.lambda", (float)lambda);
-    gguf_set_u32(w, "petit.ecq.bits", (uint32_t)bits);
+    cli_copy_meta(w, g);
+    pt_pack_set_keys(w, &pol, lambda, (int)bits);
     pt_quant_keep keep = {0};
     pt_pack_stats st;
     int rc = 1;

@@ -150,11 +150,6 @@ static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, 
     free(bsrc), free(tin), free(tout), free(tlen);
 }
 
-static int same_file(const char *a, const char *b) {
-    struct stat x, y;
-    return !stat(a, &x) && !stat(b, &y) && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
 int cmd_quantize(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *calib_path = NULL, *groups = "all", *emb = NULL;
     int type = -1, gptq = 0, quiet = 0, threads = 0;
@@ -197,7 +192,7 @@ int cmd_quantize(int argc, char **argv) {
     if (type < 0) return cli_usage("quantize", "--type q8|q4 is required");
     if (gptq && !calib_path) return cli_usage("quantize", "--method gptq needs --calib FILE");
     if (!gptq && calib_path) return cli_usage("quantize", "--calib is for --method gptq");
-    if (!strcmp(in, out) || same_file(in, out))
+    if (!strcmp(in, out) || cli_same_file(in, out))
         return cli_usage("quantize", "the output would overwrite the input model");
     pt_quant_policy pol;
     pt_quant_policy_default(&pol, type);
@@ -208,22 +203,9 @@ int cmd_quantize(int argc, char **argv) {
     }
     nn_set_threads(threads);
 
-    gguf_file *g = gguf_open(in);
-    if (!g) return cli_fail("quantize", "%s", pt_error());
-    for (int i = 0; i < gguf_n_tensors(g); i++) {
-        const gguf_tensor *t = gguf_tensor_at(g, i);
-        if (t->type != GGUF_TYPE_F32) {
-            cli_fail("quantize", "%s is already quantized (%s is %s): quantize the float model", in, t->name,
-                     gguf_type_name(t->type));
-            gguf_close(g);
-            return 1;
-        }
-    }
+    gguf_file *g;
     pt_model m;
-    if (pt_model_from_gguf(&m, g)) {
-        gguf_close(g);
-        return cli_fail("quantize", "%s: %s", in, pt_error());
-    }
+    if (cli_load_float_model("quantize", "is already quantized", in, &g, &m)) return 1;
     int rc = 1;
     pt_calib *calib = NULL;
     spm_model *sp = NULL, *tsp = NULL;
@@ -241,12 +223,8 @@ int cmd_quantize(int argc, char **argv) {
         free(ids), free(lens);
     }
     gguf_writer *w = gguf_writer_init();
-    for (int i = 0; i < gguf_n_kv(g); i++)
-        if (strncmp(gguf_key(g, i), "petit.quant.", 12)) gguf_copy_kv(w, g, i);
-    gguf_set_str(w, "petit.quant.type", nn_qtype_name(type));
-    gguf_set_str(w, "petit.quant.method", gptq ? "gptq" : "rtn");
-    gguf_set_str(w, "petit.quant.tensors", groups);
-    gguf_set_str(w, "petit.quant.emb_type", nn_qtype_name(pol.emb_type));
+    cli_copy_meta(w, g);
+    pt_quant_set_keys(w, &pol, gptq ? "gptq" : "rtn");
     pt_quant_keep keep = {0};
     double t0 = pt_time();
     if (pt_quant_add_tensors(w, &m, m.mem, &pol, calib, damp, &keep, quiet ? NULL : stderr)) {

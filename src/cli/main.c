@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -152,4 +153,34 @@ int cli_reader_next(cli_reader *r, FILE *flush, char **line, size_t *len) {
         if (got == 0) r->eof = 1;
         r->end += (size_t)got;
     }
+}
+
+int cli_same_file(const char *a, const char *b) {
+    struct stat x, y;
+    return !stat(a, &x) && !stat(b, &y) && x.st_dev == y.st_dev && x.st_ino == y.st_ino;
+}
+
+int cli_load_float_model(const char *cmd, const char *refusal, const char *path, gguf_file **g, pt_model *m) {
+    *g = gguf_open(path);
+    if (!*g) return cli_fail(cmd, "%s", pt_error());
+    for (int i = 0; i < gguf_n_tensors(*g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(*g, i);
+        if (t->type != GGUF_TYPE_F32) {
+            cli_fail(cmd, "%s %s (%s is %s): %s the float model", path, refusal, t->name, gguf_type_name(t->type), cmd);
+            gguf_close(*g);
+            return 1;
+        }
+    }
+    if (pt_model_from_gguf(m, *g)) {
+        cli_fail(cmd, "%s: %s", path, pt_error());
+        gguf_close(*g);
+        return 1;
+    }
+    return 0;
+}
+
+void cli_copy_meta(gguf_writer *w, const gguf_file *g) {
+    for (int i = 0; i < gguf_n_kv(g); i++)
+        if (strncmp(gguf_key(g, i), "petit.quant.", 12) && strncmp(gguf_key(g, i), "petit.ecq.", 10))
+            gguf_copy_kv(w, g, i);
 }

@@ -77,6 +77,14 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
     return 0;
 }
 
+void pt_pack_set_keys(gguf_writer *w, const pt_quant_policy *p, double Lambda, int bits) {
+    pt_quant_policy q = *p;
+    q.type = q.emb_type = bits <= 4 ? NN_Q4_0 : NN_Q8_0;
+    pt_quant_set_keys(w, &q, "ecq");
+    gguf_set_f32(w, "petit.ecq.lambda", (float)Lambda);
+    gguf_set_u32(w, "petit.ecq.bits", (uint32_t)bits);
+}
+
 int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t) {
     char k[128];
     key(k, sizeof k, t->name, "freq");

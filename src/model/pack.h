@@ -43,6 +43,10 @@ typedef struct {
 int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
                         double Lambda, int bits, pt_quant_keep *keep, FILE *progress, pt_pack_stats *st);
 
+/* The file-level keys of a packed model: petit.quant.* (method ecq, type =
+ * the integer type the coded tensors load as) and petit.ecq.lambda, .bits */
+void pt_pack_set_keys(gguf_writer *w, const pt_quant_policy *p, double Lambda, int bits);
+
 /* Is this tensor of g entropy-coded? */
 int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t);
 /* Decode a coded tensor of (rows, cols) into its integer format: *type is

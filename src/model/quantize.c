@@ -35,6 +35,20 @@ int pt_quant_groups_parse(const char *s, unsigned *out) {
     return 0;
 }
 
+void pt_quant_set_keys(gguf_writer *w, const pt_quant_policy *p, const char *method) {
+    char groups[32] = "";
+    if ((p->groups & PT_QP_ALL) == PT_QP_ALL) strcpy(groups, "all");
+    else
+        snprintf(groups, sizeof groups, "%s%s%s", p->groups & PT_QP_EMB ? "emb," : "",
+                 p->groups & PT_QP_ATTN ? "attn," : "", p->groups & PT_QP_FFN ? "ffn," : "");
+    size_t n = strlen(groups);
+    if (n && groups[n - 1] == ',') groups[n - 1] = 0;
+    gguf_set_str(w, "petit.quant.type", nn_qtype_name(p->type));
+    gguf_set_str(w, "petit.quant.method", method);
+    gguf_set_str(w, "petit.quant.emb_type", nn_qtype_name(p->emb_type));
+    gguf_set_str(w, "petit.quant.tensors", groups);
+}
+
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !strcmp(s + a - b, suffix);

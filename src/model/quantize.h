@@ -30,6 +30,10 @@ typedef struct {
 void pt_quant_policy_default(pt_quant_policy *p, int type);
 /* "all" or a comma list of emb, attn, ffn; -1 on an unknown name */
 int pt_quant_groups_parse(const char *s, unsigned *out);
+/* The petit.quant.* keys of a file with the policy's integer weights:
+ * type, method (rtn, gptq, qat, qat-lsq, ecq), emb_type, and tensors (the
+ * groups, as --tensors takes them) */
+void pt_quant_set_keys(gguf_writer *w, const pt_quant_policy *p, const char *method);
 /* the type tensor i of m gets (NN_F32: stays float) */
 int pt_quant_tensor_type(const pt_model *m, int i, const pt_quant_policy *p);
 

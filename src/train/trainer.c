@@ -334,10 +334,7 @@ int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_p
                         const char *method, const char *path) {
     gguf_writer *w = gguf_writer_init();
     add_common(w, m, sp);
-    gguf_set_str(w, "petit.quant.type", nn_qtype_name(q->type));
-    gguf_set_str(w, "petit.quant.method", method);
-    gguf_set_str(w, "petit.quant.emb_type", nn_qtype_name(q->emb_type));
-    gguf_set_u32(w, "petit.quant.groups", q->groups);
+    pt_quant_set_keys(w, q, method);
     pt_quant_keep keep = {0};
     int rc = pt_quant_add_tensors(w, m, m->mem, q, NULL, 0.0, &keep, NULL);
     if (!rc) rc = gguf_write(w, path);
@@ -349,13 +346,10 @@ int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_p
 static int save_packed(const pt_trainer *t, const spm_model *sp, const char *path) {
     gguf_writer *w = gguf_writer_init();
     add_common(w, &t->model, sp);
-    gguf_set_str(w, "petit.quant.method", "ecq");
-    gguf_set_str(w, "petit.quant.tensors", "all");
-    gguf_set_f32(w, "petit.ecq.lambda", (float)t->opts.ecq_lambda);
-    gguf_set_u32(w, "petit.ecq.bits", (uint32_t)t->opts.ecq_bits);
     pt_quant_keep keep = {0};
     pt_pack_stats st;
     pt_quant_policy pol = ecq_policy();
+    pt_pack_set_keys(w, &pol, t->opts.ecq_lambda, t->opts.ecq_bits);
     int rc = pt_pack_add_tensors(w, &t->model, t->model.mem, &pol, t->opts.ecq_lambda, t->opts.ecq_bits,
                                  &keep, NULL, &st);
     if (!rc) rc = gguf_write(w, path);
@@ -371,10 +365,7 @@ int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *
     const pt_quant_policy *q = &t->opts.qat;
     gguf_writer *w = gguf_writer_init();
     add_common(w, m, sp);
-    gguf_set_str(w, "petit.quant.type", nn_qtype_name(q->type));
-    gguf_set_str(w, "petit.quant.method", "qat-lsq");
-    gguf_set_str(w, "petit.quant.emb_type", nn_qtype_name(q->emb_type));
-    gguf_set_u32(w, "petit.quant.groups", q->groups);
+    pt_quant_set_keys(w, q, "qat-lsq");
     pt_quant_keep keep = {0};
     int rc = pt_quant_add_tensors_lsq(w, m, m->mem, q, t->lsq_s, &keep);
     if (!rc) rc = gguf_write(w, path);
