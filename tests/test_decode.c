@@ -106,7 +106,7 @@ static void run(int norm, int act, int pos, int multiaxis) {
             tin[0] = c.bos_id;
             for (int j = 0; j < n; j++) tin[j + 1] = hid[i][r][j], tout[j] = hid[i][r][j];
             tout[n] = c.eos_id;
-            pt_batch bt = {1, lens[i], T, srcs[i], &lens[i], tin, tout, &T};
+            pt_batch bt = {1, lens[i], T, srcs[i], &lens[i], tin, tout, &T, NULL};
             int ntok;
             double nll = pt_forward(m, a, &bt, 0.0f, 0, &ntok);
             double nll_noeos = nll;

@@ -24,7 +24,7 @@ static void make_batch(pt_batch *b, const pt_config *c, pt_rng *r) {
         for (int t = 0; t < 6; t++)
             tin[i * 6 + t] = t == 0 ? c->bos_id : t < tlen[i] ? tout[i * 6 + t - 1] : c->pad_id;
     }
-    *b = (pt_batch){3, 7, 6, src, src_len, tin, tout, tlen};
+    *b = (pt_batch){3, 7, 6, src, src_len, tin, tout, tlen, NULL};
 }
 
 /* multiaxis: the decoder's 2 heads are 1 local + 1 grid, W = 2 */

@@ -31,7 +31,7 @@ static double run(const pt_model *m, int B, int S, int T, float *logits_out) {
             tout[b * T + j] = j == T - 1 ? m->cfg.eos_id : 4 + (b * 5 + (j + 1) * 11) % 90;
         }
     }
-    pt_batch bt = {B, S, T, src, sl, tin, tout, tl};
+    pt_batch bt = {B, S, T, src, sl, tin, tout, tl, NULL};
     int n;
     double loss = pt_forward(m, a, &bt, 0.0f, 0, &n);
     if (logits_out) memcpy(logits_out, pt_acts_logits(a), (size_t)B * T * m->cfg.vocab * sizeof(float));

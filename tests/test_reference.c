@@ -89,7 +89,7 @@ static void run(const char *path) {
     const gguf_tensor *ts = gguf_find_tensor(g, "src"), *tt = gguf_find_tensor(g, "tgt_in");
     int B = (int)ts->ne[1], S = (int)ts->ne[0], T = (int)tt->ne[0];
     pt_batch bt = {B, S, T, tensor(g, "src"), tensor(g, "src_len"), tensor(g, "tgt_in"),
-                   tensor(g, "tgt_out"), tensor(g, "tgt_len")};
+                   tensor(g, "tgt_out"), tensor(g, "tgt_len"), NULL};
     pt_trainer_reserve(&t, B, S, T);
 
     /* forward */

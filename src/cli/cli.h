@@ -10,6 +10,7 @@
 #include "model/model.h"
 
 int cmd_train(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_translate(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_vocab(int argc, char **argv);

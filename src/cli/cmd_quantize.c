@@ -137,7 +137,7 @@ static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, 
             }
             rows += h + 1;
         }
-        pt_batch bt = {B, S, T, bsrc, slen + i, tin, tout, tlen};
+        pt_batch bt = {B, S, T, bsrc, slen + i, tin, tout, tlen, NULL};
         int ntok;
         pt_forward(m, a, &bt, 0.0f, 0, &ntok);
         if (!quiet)

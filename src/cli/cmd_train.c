@@ -67,7 +67,32 @@ static const char *usage_text =
     "  --ecq LAMBDA                train through weights re-assigned by ECQ every step\n"
     "  --ecq-bits B                the grid, 2..8 bits (default 8)\n";
 
+static const char *distill_usage_text =
+    "usage: petit distill --teacher T.gguf --src FILE --tgt FILE -o STUDENT.gguf [options]\n"
+    "       petit distill --teacher T.gguf --resume CKPT.gguf --src FILE --tgt FILE -o STUDENT.gguf\n"
+    "\n"
+    "Trains a student with word-level knowledge distillation: the teacher runs beside it\n"
+    "on every batch, and the student's loss at each target position is\n"
+    "    (1 - alpha) * CE(reference) + alpha * tau^2 * KL(teacher_tau || student_tau)\n"
+    "over the teacher's distribution at temperature tau (its top-k tokens, renormalized).\n"
+    "Student and teacher share the vocabulary; width, depth and decoder kind may differ.\n"
+    "For sequence-level distillation, give as --tgt the teacher's own translations of\n"
+    "--src (petit translate -m T.gguf --beam 5); the two combine.\n"
+    "\n"
+    "distillation:\n"
+    "  --teacher FILE              the teacher model (float or integer weights)\n"
+    "  --alpha X (0.5)             weight of the teacher's term (1: teacher only)\n"
+    "  --tau X (1.0)               temperature of both distributions\n"
+    "  --topk N (8)                keep the teacher's N most likely tokens (0: all)\n"
+    "  --init-from-teacher         start the student from the teacher's weights: same\n"
+    "                              width, its layers picked evenly (top layer on top)\n"
+    "                              (default without it: --vocab and a fresh student)\n"
+    "Every option of petit train applies (model size, schedule, --qat, ...);\n"
+    "see petit train --help.\n";
+
 typedef struct {
+    const char *teacher;
+    int init_from_teacher;
     const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume, *init;
     const char *qat, *qat_emb, *qat_tensors, *ecq, *ecq_bits;
     long max_lines, max_steps, max_epochs, valid_every, patience, save_every, log_every, threads;
@@ -78,6 +103,8 @@ typedef struct {
 } train_args;
 
 static volatile sig_atomic_t g_stop;
+static int g_distill; /* running as petit distill */
+#define CMD (g_distill ? "distill" : "train")
 static void on_sigint(int sig) {
     (void)sig;
     g_stop++;
@@ -87,10 +114,10 @@ static int parse_args(train_args *a, int argc, char **argv, int depth);
 
 /* --config FILE: "key = value" lines, '#' comments; keys are option names */
 static int read_config(train_args *a, const char *path, int depth) {
-    if (depth > 2) return cli_usage("train", "%s: config files nest too deeply", path);
+    if (depth > 2) return cli_usage(CMD, "%s: config files nest too deeply", path);
     size_t n;
     char *buf = pt_read_file(path, &n);
-    if (!buf) return cli_fail("train", "%s", pt_error());
+    if (!buf) return cli_fail(CMD, "%s", pt_error());
     pt_lines it;
     const char *l;
     size_t len;
@@ -100,7 +127,7 @@ static int read_config(train_args *a, const char *path, int depth) {
         line++;
         char tmp[512], key[128], val[384];
         if (len >= sizeof tmp) {
-            rc = cli_fail("train", "%s:%d: line too long", path, line);
+            rc = cli_fail(CMD, "%s:%d: line too long", path, line);
             break;
         }
         memcpy(tmp, l, len);
@@ -110,12 +137,12 @@ static int read_config(train_args *a, const char *path, int depth) {
         char *eq = strchr(tmp, '=');
         if (!eq) {
             if (strspn(tmp, " \t\r") != strlen(tmp))
-                rc = cli_fail("train", "%s:%d: expected 'key = value'", path, line);
+                rc = cli_fail(CMD, "%s:%d: expected 'key = value'", path, line);
             continue;
         }
         *eq = 0;
         if (sscanf(tmp, " %127s", key) != 1 || sscanf(eq + 1, " %383s", val) != 1) {
-            rc = cli_fail("train", "%s:%d: expected 'key = value'", path, line);
+            rc = cli_fail(CMD, "%s:%d: expected 'key = value'", path, line);
             break;
         }
         char flag[136];
@@ -135,13 +162,19 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long x;
         double d;
-#define STR(name, dst) if (!strcmp(f, name)) { if (!v) return cli_usage("train", "%s needs a value", f); dst = v; i++; continue; }
-#define INT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 1; dst = x; i++; continue; }
-#define MINT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int("train", f, v, lo, hi, &x)) return 1; dst = (int)x; a->cfg_given = 1; i++; continue; }
-#define FLT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_float("train", f, v, lo, hi, &d)) return 1; dst = (float)d; i++; continue; }
+#define STR(name, dst) if (!strcmp(f, name)) { if (!v) return cli_usage(CMD, "%s needs a value", f); dst = v; i++; continue; }
+#define INT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int(CMD, f, v, lo, hi, &x)) return 1; dst = x; i++; continue; }
+#define MINT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_int(CMD, f, v, lo, hi, &x)) return 1; dst = (int)x; a->cfg_given = 1; i++; continue; }
+#define FLT(name, dst, lo, hi) if (!strcmp(f, name)) { if (cli_float(CMD, f, v, lo, hi, &d)) return 1; dst = (float)d; i++; continue; }
         if (cli_is_help(f)) {
-            fputs(usage_text, stdout);
+            fputs(g_distill ? distill_usage_text : usage_text, stdout);
             exit(0);
+        }
+        if (g_distill) {
+            STR("--teacher", a->teacher)
+            FLT("--alpha", a->opts.kd_alpha, 0, 1) FLT("--tau", a->opts.kd_tau, 1e-3, 1e3)
+            INT("--topk", a->opts.kd_topk, 0, 1 << 24)
+            if (!strcmp(f, "--init-from-teacher")) { a->init_from_teacher = 1; continue; }
         }
         STR("--src", a->src) STR("--tgt", a->tgt) STR("--vocab", a->vocab)
         STR("--dev-src", a->dev_src) STR("--dev-tgt", a->dev_tgt)
@@ -168,7 +201,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         INT("--save-every", a->save_every, 1, 1L << 40) INT("--log-every", a->log_every, 1, 1L << 40)
         INT("--threads", a->threads, 0, 1024)
         if (!strcmp(f, "--seed")) {
-            if (cli_int("train", f, v, 0, 1L << 62, &x)) return 2;
+            if (cli_int(CMD, f, v, 0, 1L << 62, &x)) return 2;
             a->opts.seed = (uint64_t)x;
             i++;
             continue;
@@ -177,7 +210,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         if (!strcmp(f, "--qat-lsq")) { a->opts.qat_lsq = 1; continue; }
         if (!strcmp(f, "--no-emb-scale")) { a->cfg.emb_scale = 0; a->cfg_given = 1; continue; }
         if (!strcmp(f, "--config")) {
-            if (!v) return cli_usage("train", "--config needs a value");
+            if (!v) return cli_usage(CMD, "--config needs a value");
             int rc = read_config(a, v, depth);
             if (rc) return rc;
             i++;
@@ -185,11 +218,11 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         }
         if (!strcmp(f, "--norm") || !strcmp(f, "--act") || !strcmp(f, "--pos") || !strcmp(f, "--schedule") ||
             !strcmp(f, "--dec-attn")) {
-            if (!v) return cli_usage("train", "%s needs a value", f);
+            if (!v) return cli_usage(CMD, "%s needs a value", f);
             int r = !strcmp(f, "--norm") ? pt_norm_parse(v) : !strcmp(f, "--act") ? pt_act_parse(v)
                     : !strcmp(f, "--pos") ? pt_pos_parse(v) : !strcmp(f, "--dec-attn") ? pt_attn_parse(v)
                     : pt_schedule_parse(v);
-            if (r < 0) return cli_usage("train", "%s: unknown value '%s'", f, v);
+            if (r < 0) return cli_usage(CMD, "%s: unknown value '%s'", f, v);
             if (!strcmp(f, "--norm")) a->cfg.norm = r, a->cfg_given = 1;
             else if (!strcmp(f, "--act")) a->cfg.act = r, a->cfg_given = 1;
             else if (!strcmp(f, "--pos")) a->cfg.pos = r, a->cfg_given = 1;
@@ -199,7 +232,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
             continue;
         }
         if (!strcmp(f, "--emb-scale")) { /* config files: emb-scale = 0|1 */
-            if (cli_int("train", f, v, 0, 1, &x)) return 2;
+            if (cli_int(CMD, f, v, 0, 1, &x)) return 2;
             a->cfg.emb_scale = (int)x, a->cfg_given = 1;
             i++;
             continue;
@@ -208,7 +241,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
 #undef INT
 #undef MINT
 #undef FLT
-        return cli_usage("train", "unknown option '%s'", f);
+        return cli_usage(CMD, "unknown option '%s'", f);
     }
     return 0;
 }
@@ -226,12 +259,12 @@ static void fmt_time(char *buf, size_t n, double s) {
  * previous files are intact: writes are atomic). Returns 0 on success. */
 static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *a) {
     if (pt_checkpoint_save(t, sp, a->ckpt)) {
-        cli_fail("train", "%s", pt_error());
+        cli_fail(CMD, "%s", pt_error());
         return -1;
     }
     if (t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, a->out)
                                                            : pt_model_save(&t->model, sp, a->out)) {
-        cli_fail("train", "%s", pt_error());
+        cli_fail(CMD, "%s", pt_error());
         return -1;
     }
     return 0;
@@ -256,45 +289,54 @@ int cmd_train(int argc, char **argv) {
     a.cfg.attn_window = a.cfg.local_heads = a.cfg.grid_heads = -1; /* not given */
     pt_train_opts_default(&a.opts);
     a.valid_every = 500, a.save_every = 1000, a.log_every = 10;
+    if (g_distill) a.opts.kd_alpha = 0.5f, a.opts.kd_topk = 8;
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        fputs(g_distill ? distill_usage_text : usage_text, stderr);
         return 2;
     }
     int rc = parse_args(&a, argc, argv, 0);
     if (rc) return rc;
-    if (!a.src || !a.tgt) return cli_usage("train", "--src and --tgt are required");
-    if (!a.out) return cli_usage("train", "-o MODEL.gguf is required");
-    if (!a.vocab && !a.resume && !a.init) return cli_usage("train", "--vocab is required (petit vocab makes one)");
-    if (a.init && a.resume) return cli_usage("train", "--init starts a run, --resume continues one: not both");
+    if (g_distill) {
+        if (!a.teacher) return cli_usage(CMD, "--teacher T.gguf is required");
+        if (!(a.opts.kd_alpha > 0) && !a.init_from_teacher && !a.resume)
+            return cli_usage(CMD, "--alpha 0 is petit train (or a student started with --init-from-teacher)");
+        if (a.init_from_teacher && (a.init || a.resume))
+            return cli_usage(CMD, "--init-from-teacher starts a new student: not with --init or --resume");
+    }
+    if (!a.src || !a.tgt) return cli_usage(CMD, "--src and --tgt are required");
+    if (!a.out) return cli_usage(CMD, "-o MODEL.gguf is required");
+    if (!a.vocab && !a.resume && !a.init && !a.teacher)
+        return cli_usage(CMD, "--vocab is required (petit vocab makes one)");
+    if (a.init && a.resume) return cli_usage(CMD, "--init starts a run, --resume continues one: not both");
     if (a.init && a.cfg_given)
-        return cli_usage("train", "--init takes the model's configuration from %s: no model-size options", a.init);
+        return cli_usage(CMD, "--init takes the model's configuration from %s: no model-size options", a.init);
     if (a.ecq) {
         char *e;
         a.opts.ecq_lambda = strtod(a.ecq, &e);
         if (*e || e == a.ecq || !isfinite(a.opts.ecq_lambda) || a.opts.ecq_lambda < 0)
-            return cli_usage("train", "--ecq must be a number >= 0, not '%s'", a.ecq);
+            return cli_usage(CMD, "--ecq must be a number >= 0, not '%s'", a.ecq);
         long b = 8;
-        if (a.ecq_bits && cli_int("train", "--ecq-bits", a.ecq_bits, 2, 8, &b)) return 2;
+        if (a.ecq_bits && cli_int(CMD, "--ecq-bits", a.ecq_bits, 2, 8, &b)) return 2;
         a.opts.ecq_bits = (int)b;
-        if (a.qat) return cli_usage("train", "--ecq and --qat: one or the other");
-        if (a.resume) return cli_usage("train", "--ecq is kept in the checkpoint: give it only when starting");
+        if (a.qat) return cli_usage(CMD, "--ecq and --qat: one or the other");
+        if (a.resume) return cli_usage(CMD, "--ecq is kept in the checkpoint: give it only when starting");
     } else if (a.ecq_bits) {
-        return cli_usage("train", "--ecq-bits goes with --ecq");
+        return cli_usage(CMD, "--ecq-bits goes with --ecq");
     }
     if (a.qat) {
         a.opts.qat.type = nn_qtype_parse(a.qat);
         if (a.opts.qat.type != NN_Q8_0 && a.opts.qat.type != NN_Q4_0)
-            return cli_usage("train", "unknown --qat '%s' (q8 or q4)", a.qat);
+            return cli_usage(CMD, "unknown --qat '%s' (q8 or q4)", a.qat);
         a.opts.qat.emb_type = a.opts.qat.type;
         if (a.qat_emb && (a.opts.qat.emb_type = nn_qtype_parse(a.qat_emb)) < 0)
-            return cli_usage("train", "unknown --qat-emb '%s' (q8, q4 or f32)", a.qat_emb);
+            return cli_usage(CMD, "unknown --qat-emb '%s' (q8, q4 or f32)", a.qat_emb);
         if (a.qat_tensors && pt_quant_groups_parse(a.qat_tensors, &a.opts.qat.groups))
-            return cli_usage("train", "--qat-tensors: %s", pt_error());
-        if (a.resume) return cli_usage("train", "--qat is kept in the checkpoint: give it only when starting");
+            return cli_usage(CMD, "--qat-tensors: %s", pt_error());
+        if (a.resume) return cli_usage(CMD, "--qat is kept in the checkpoint: give it only when starting");
     } else if (a.qat_emb || a.qat_tensors || a.opts.qat_lsq) {
-        return cli_usage("train", "--qat-emb, --qat-tensors and --qat-lsq go with --qat");
+        return cli_usage(CMD, "--qat-emb, --qat-tensors and --qat-lsq go with --qat");
     }
-    if (!!a.dev_src != !!a.dev_tgt) return cli_usage("train", "--dev-src and --dev-tgt go together");
+    if (!!a.dev_src != !!a.dev_tgt) return cli_usage(CMD, "--dev-src and --dev-tgt go together");
     if (!a.max_steps && !a.max_epochs) a.max_epochs = 10;
     pt_config *ac = &a.cfg;
     if (ac->dec_attn == PT_ATTN_MULTIAXIS) { /* defaults: W = 16, half the heads local, the rest grid */
@@ -302,7 +344,7 @@ int cmd_train(int argc, char **argv) {
         if (ac->local_heads < 0) ac->local_heads = ac->grid_heads < 0 ? ac->n_heads / 2 : ac->n_heads - ac->grid_heads;
         if (ac->grid_heads < 0) ac->grid_heads = ac->n_heads - ac->local_heads;
     } else if (ac->attn_window >= 0 || ac->local_heads >= 0 || ac->grid_heads >= 0) {
-        return cli_usage("train", "--window, --local-heads and --grid-heads need --dec-attn multiaxis");
+        return cli_usage(CMD, "--window, --local-heads and --grid-heads need --dec-attn multiaxis");
     } else {
         ac->attn_window = ac->local_heads = ac->grid_heads = 0;
     }
@@ -317,103 +359,148 @@ int cmd_train(int argc, char **argv) {
 
     /* the model and its state */
     pt_trainer t;
-    const char *vocab_from = a.vocab ? a.vocab : a.resume ? a.resume : a.init;
-    spm_model *sp = load_vocab(&a, a.resume ? a.resume : a.init);
-    if (!sp) return cli_fail("train", "%s: %s", vocab_from, pt_error());
+    memset(&t, 0, sizeof t);
+    const char *vocab_from = a.vocab ? a.vocab : a.resume ? a.resume : a.init ? a.init : a.teacher;
+    spm_model *sp = load_vocab(&a, vocab_from);
+    if (!sp) return cli_fail(CMD, "%s: %s", vocab_from, pt_error());
+    /* the teacher: mapped, any weight types */
+    gguf_file *tg = NULL;
+    pt_model tm;
+    pt_teacher teacher;
+    memset(&tm, 0, sizeof tm);
+    memset(&teacher, 0, sizeof teacher);
+    if (a.teacher) {
+        if (!(tg = gguf_open(a.teacher)) || pt_model_from_gguf(&tm, tg)) {
+            rc = cli_fail(CMD, "%s: %s", a.teacher, pt_error());
+            if (tg) gguf_close(tg);
+            tg = NULL;
+            goto out_model;
+        }
+    }
     if (a.resume) {
         if (pt_checkpoint_load(&t, a.resume)) {
-            spm_free(sp);
-            return cli_fail("train", "%s", pt_error());
+            rc = cli_fail(CMD, "%s", pt_error());
+            goto out_model;
         }
         const pt_config *c = &t.model.cfg;
         if (a.cfg_given && (c->d_model != a.cfg.d_model || c->n_heads != a.cfg.n_heads ||
                             c->d_ff != a.cfg.d_ff || c->enc_layers != a.cfg.enc_layers ||
                             c->dec_layers != a.cfg.dec_layers || c->max_len != a.cfg.max_len)) {
-            cli_fail("train", "%s: checkpoint is d_model %d, heads %d, ff %d, layers %d+%d, max_len %d; "
+            cli_fail(CMD, "%s: checkpoint is d_model %d, heads %d, ff %d, layers %d+%d, max_len %d; "
                      "the options given ask for %d, %d, %d, %d+%d, %d",
                      a.resume, c->d_model, c->n_heads, c->d_ff, c->enc_layers, c->dec_layers,
                      c->max_len, a.cfg.d_model, a.cfg.n_heads, a.cfg.d_ff, a.cfg.enc_layers,
                      a.cfg.dec_layers, a.cfg.max_len);
-            pt_trainer_free(&t);
-            spm_free(sp);
-            return 1;
+            rc = 1;
+            goto out_model;
         }
         if (c->vocab != spm_vocab_size(sp)) {
-            cli_fail("train", "%s: vocabulary has %d pieces but the checkpoint expects %d",
+            cli_fail(CMD, "%s: vocabulary has %d pieces but the checkpoint expects %d",
                      vocab_from, spm_vocab_size(sp), c->vocab);
-            pt_trainer_free(&t);
-            spm_free(sp);
-            return 1;
+            rc = 1;
+            goto out_model;
         }
     } else if (a.init) {
         pt_model im;
         if (pt_model_load(&im, a.init)) {
-            spm_free(sp);
-            return cli_fail("train", "%s", pt_error());
+            rc = cli_fail(CMD, "%s", pt_error());
+            goto out_model;
         }
         if (im.cfg.vocab != spm_vocab_size(sp)) {
-            cli_fail("train", "%s: vocabulary has %d pieces but %s expects %d", vocab_from, spm_vocab_size(sp),
+            cli_fail(CMD, "%s: vocabulary has %d pieces but %s expects %d", vocab_from, spm_vocab_size(sp),
                      a.init, im.cfg.vocab);
             pt_model_free(&im);
-            spm_free(sp);
-            return 1;
+            rc = 1;
+            goto out_model;
         }
         pt_config ic = im.cfg;
         ic.dropout = a.cfg.dropout; /* this run's --dropout (default 0.1), not the file's */
         if (a.opts.schedule == PT_SCHED_COSINE && a.max_steps) a.opts.total_steps = a.max_steps;
         if (pt_trainer_init(&t, &ic, &a.opts)) {
             pt_model_free(&im);
-            spm_free(sp);
-            return cli_fail("train", "%s", pt_error());
+            rc = cli_fail(CMD, "%s", pt_error());
+            goto out_model;
         }
         memcpy(t.model.mem, im.mem, im.n_params * sizeof(float));
         pt_model_free(&im);
     } else {
         a.cfg.vocab = spm_vocab_size(sp);
         if (spm_pad_id(sp) < 0 || spm_bos_id(sp) < 0 || spm_eos_id(sp) < 0) {
-            spm_free(sp);
-            return cli_fail("train", "%s: the vocabulary needs pad, bos and eos pieces "
-                            "(train it with petit vocab, which sets them)", a.vocab);
+            rc = cli_fail(CMD, "%s: the vocabulary needs pad, bos and eos pieces "
+                          "(train it with petit vocab, which sets them)", vocab_from);
+            goto out_model;
         }
         a.cfg.pad_id = spm_pad_id(sp), a.cfg.bos_id = spm_bos_id(sp), a.cfg.eos_id = spm_eos_id(sp);
         a.cfg.unk_id = spm_unk_id(sp) >= 0 ? spm_unk_id(sp) : 0;
         if (a.opts.schedule == PT_SCHED_COSINE && a.max_steps) a.opts.total_steps = a.max_steps;
         if (pt_trainer_init(&t, &a.cfg, &a.opts)) {
-            spm_free(sp);
-            return cli_fail("train", "%s", pt_error());
+            rc = cli_fail(CMD, "%s", pt_error());
+            goto out_model;
         }
         pt_model_init_weights(&t.model, a.opts.seed);
+        int copied = 0;
+        if (a.init_from_teacher && pt_model_init_from_teacher(&t.model, &tm, &copied)) {
+            rc = cli_fail(CMD, "--init-from-teacher: %s", pt_error());
+            goto out_model;
+        }
+        if (a.init_from_teacher && !a.quiet)
+            fprintf(stderr, "petit distill: %d of the student's %d tensors start from %s\n", copied,
+                    t.model.n_tensors, a.teacher);
     }
     const pt_config *cfg = &t.model.cfg;
+    if (a.resume && t.opts.kd_alpha > 0 && !a.teacher) {
+        rc = cli_fail(CMD, "%s is a distillation run: resume it with petit distill --teacher T.gguf", a.resume);
+        goto out_model;
+    }
+    if (a.teacher && !(t.opts.kd_alpha > 0) && !a.quiet) /* --alpha 0: the teacher gave the start only */
+        fprintf(stderr, "petit %s: alpha is 0: the student learns from the references only\n", CMD);
+    if (a.teacher && t.opts.kd_alpha > 0) {
+        spm_model *ts = NULL, *tt = NULL;
+        int same = !spm_from_gguf(tg, "petit.tokenizer", &ts, &tt) && spm_vocab_size(ts) == spm_vocab_size(sp);
+        for (int i = 0; same && i < spm_vocab_size(sp); i++)
+            same = !strcmp(spm_id_to_piece(ts, i), spm_id_to_piece(sp, i));
+        if (ts) spm_free(ts);
+        if (tt) spm_free(tt);
+        if (!same) {
+            rc = cli_fail(CMD, "%s: the teacher's vocabulary is not %s's: distillation needs the same vocabulary",
+                          a.teacher, vocab_from);
+            goto out_model;
+        }
+        if (pt_teacher_init(&teacher, &tm, cfg, t.opts.kd_topk, t.opts.kd_alpha, t.opts.kd_tau)) {
+            rc = cli_fail(CMD, "%s: %s", a.teacher, pt_error());
+            goto out_model;
+        }
+        t.teacher = &teacher;
+    }
 
     /* data */
     double t0 = pt_time();
     pt_corpus corpus, dev = {0};
     if (pt_corpus_load(&corpus, a.src, a.tgt, sp, cfg->eos_id, cfg->max_len, a.max_lines)) {
-        rc = cli_fail("train", "%s", pt_error());
+        rc = cli_fail(CMD, "%s", pt_error());
         goto out_model;
     }
     if (corpus.skipped_long || corpus.skipped_empty)
-        fprintf(stderr, "petit train: %s: skipped %ld pairs longer than %d tokens and %ld with an empty side\n",
-                a.src, corpus.skipped_long, cfg->max_len, corpus.skipped_empty);
+        fprintf(stderr, "petit %s: %s: skipped %ld pairs longer than %d tokens and %ld with an empty side\n",
+                CMD, a.src, corpus.skipped_long, cfg->max_len, corpus.skipped_empty);
     if (a.resume && t.data_fp != corpus.fingerprint) {
-        rc = cli_fail("train", "%s: the training data differ from the data this checkpoint was trained on "
+        rc = cli_fail(CMD, "%s: the training data differ from the data this checkpoint was trained on "
                       "(a resumed run must read the same --src/--tgt/--max-lines)", a.resume);
         goto out_corpus;
     }
     t.data_fp = corpus.fingerprint;
     if (a.dev_src && pt_corpus_load(&dev, a.dev_src, a.dev_tgt, sp, cfg->eos_id, cfg->max_len, 0)) {
-        rc = cli_fail("train", "%s", pt_error());
+        rc = cli_fail(CMD, "%s", pt_error());
         goto out_corpus;
     }
     FILE *mf = NULL;
     if (a.metrics && !(mf = fopen(a.metrics, "a"))) {
-        rc = cli_fail("train", "%s: cannot open: %s", a.metrics, strerror(errno));
+        rc = cli_fail(CMD, "%s: cannot open: %s", a.metrics, strerror(errno));
         goto out_dev;
     }
     if (!a.quiet)
-        fprintf(stderr, "petit train: %d pairs (%.1fs to read), %zu parameters, %s, %d threads%s\n",
-                corpus.n, pt_time() - t0, t.model.n_params, nn_backend(), nn_threads(),
+        fprintf(stderr, "petit %s: %d pairs (%.1fs to read), %zu parameters, %s, %d threads%s\n",
+                CMD, corpus.n, pt_time() - t0, t.model.n_params, nn_backend(), nn_threads(),
                 a.resume ? ", resumed" : "");
 
     /* the loop */
@@ -436,7 +523,7 @@ int cmd_train(int argc, char **argv) {
         pt_step_stats st;
         if (pt_trainer_step(&t, &corpus, &ep, &bb, &st)) {
             if (tty) fputc('\n', stderr);
-            rc = cli_fail("train", "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
+            rc = cli_fail(CMD, "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
             break;
         }
         tok_since += st.tokens + st.src_tokens;
@@ -482,7 +569,7 @@ int cmd_train(int argc, char **argv) {
         else if (!a.quiet) {
             const char *why = g_stop ? "interrupted" : stop_reason == 1 ? "reached --max-steps"
                               : stop_reason == 2 ? "reached --max-epochs" : "dev loss stopped improving";
-            fprintf(stderr, "petit train: %s at step %ld; wrote %s and %s\n", why, t.step, a.out, a.ckpt);
+            fprintf(stderr, "petit %s: %s at step %ld; wrote %s and %s\n", CMD, why, t.step, a.out, a.ckpt);
         }
     }
     if (g_stop && rc == 0) rc = 130;
@@ -495,6 +582,16 @@ out_corpus:
     pt_corpus_free(&corpus);
 out_model:
     pt_trainer_free(&t);
+    pt_teacher_free(&teacher);
+    if (tg) {
+        pt_model_free(&tm);
+        gguf_close(tg);
+    }
     spm_free(sp);
     return rc;
+}
+
+int cmd_distill(int argc, char **argv) {
+    g_distill = 1;
+    return cmd_train(argc, argv);
 }

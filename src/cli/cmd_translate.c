@@ -15,13 +15,15 @@
 #include "petit.h"
 
 static const char *usage_text =
-    "usage: petit translate -m MODEL.gguf [options] < source.txt > translation.txt\n"
+    "usage: petit translate [-m MODEL.gguf] [options] < source.txt > translation.txt\n"
     "\n"
     "Translates standard input line by line (UTF-8; any bytes survive). Empty lines\n"
     "give empty lines; a trailing CR is dropped; a NUL byte ends its line's text;\n"
     "sources longer than the model's maximum length are cut (with a warning).\n"
     "\n"
-    "  -m, --model FILE        model file (GGUF with its vocabulary)\n"
+    "  -m, --model FILE        model file (GGUF with its vocabulary); default: $PETIT_MODEL,\n"
+    "                          else the bundled English->French model, models/en-fr.gguf\n"
+    "                          beside the petit executable\n"
     "  --beam N                beam size (default 4; 1 = greedy)\n"
     "  --nbest N               print N hypotheses per line as 'i ||| text ||| score'\n"
     "  --batch N               sentences decoded together (default 32)\n"
@@ -29,6 +31,23 @@ static const char *usage_text =
     "  --length-penalty X      scores divided by length^X (default 1.0)\n"
     "  --max-len-a X, --max-len-b X   at most a*source+b target tokens (2, 10)\n"
     "  --verbose               a summary (lines, words/s) on stderr at the end\n";
+
+/* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
+ * current one): the model a plain `petit translate` uses */
+static const char *default_model(char *buf, size_t n) {
+    const char *e = getenv("PETIT_MODEL");
+    if (e && *e) return e;
+    char exe[4096];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        if ((size_t)snprintf(buf, n, "%.4000s/models/en-fr.gguf", exe) < n && access(buf, R_OK) == 0) return buf;
+    }
+    snprintf(buf, n, "models/en-fr.gguf");
+    return access(buf, R_OK) == 0 ? buf : NULL;
+}
 
 typedef struct {
     char *text;
@@ -159,7 +178,10 @@ int cmd_translate(int argc, char **argv) {
             return cli_usage("translate", "unknown option '%s'", f);
         }
     }
-    if (!model) return cli_usage("translate", "-m MODEL.gguf is required");
+    char def[4096];
+    if (!model && !(model = default_model(def, sizeof def)))
+        return cli_usage("translate", "no -m MODEL.gguf, no $PETIT_MODEL and no bundled models/en-fr.gguf "
+                                      "beside the executable");
     if (o.nbest > 2 * o.beam)
         return cli_usage("translate", "--nbest %d is more than twice the beam (%d)", o.nbest, o.beam);
     double t0 = pt_time();

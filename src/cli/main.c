@@ -16,6 +16,7 @@ static const struct {
 } commands[] = {
     {"translate", cmd_translate, "translate stdin to stdout with a model"},
     {"train", cmd_train, "train a translation model on parallel text"},
+    {"distill", cmd_distill, "train a student from a teacher (knowledge distillation)"},
     {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
     {"vocab", cmd_vocab, "train a SentencePiece vocabulary (runs spm_train)"},
     {"encode", cmd_encode, "text -> SentencePiece pieces or ids"},

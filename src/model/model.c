@@ -923,7 +923,10 @@ double pt_forward_backward(const pt_model *m, pt_acts *a, const pt_batch *bt, fl
 
     forward_logits(m, a, bt, key);
     if (n_tokens) *n_tokens = count_tokens(c, bt);
-    double loss = nn_xent_backward(a->logits, bt->tgt_out, Nt, V, smoothing, c->pad_id, scale);
+    const pt_soft_targets *kd = bt->soft;
+    double loss = kd ? nn_kd_backward(a->logits, bt->tgt_out, kd->ids, kd->p, kd->k, Nt, V, smoothing, kd->alpha,
+                                      kd->tau, c->pad_id, scale)
+                     : nn_xent_backward(a->logits, bt->tgt_out, Nt, V, smoothing, c->pad_id, scale);
 
     /* output layer (tied embedding) */
     const float *h = c->norm == PT_NORM_PRE ? a->dec_final : a->dec[c->dec_layers - 1].res[3];
@@ -1026,7 +1029,7 @@ int pt_greedy_reference(const pt_model *m, pt_acts *a, const int *src, int src_l
     for (int t = 1; t <= T; t++) {
         for (int j = 0; j < t; j++) tout[j] = c->pad_id; /* no loss wanted */
         int tl = t;
-        pt_batch bt = {1, src_len, t, src, &src_len, tin, tout, &tl};
+        pt_batch bt = {1, src_len, t, src, &src_len, tin, tout, &tl, NULL};
         int ntok;
         pt_forward(m, a, &bt, 0.0f, 0, &ntok);
         const float *z = pt_acts_logits(a) + (size_t)(t - 1) * c->vocab;

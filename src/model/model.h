@@ -174,6 +174,15 @@ int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, c
 
 /* ---- training forward/backward over one padded batch ---------------- */
 
+/* Word-level distillation targets for a batch (nn_kd_backward): the
+ * teacher's distribution at each of the B*T target positions, k entries. */
+typedef struct {
+    const int *ids; /* (B*T, k), NULL: k = V, the whole distribution */
+    const float *p; /* (B*T, k) */
+    int k;
+    float alpha, tau; /* loss = (1-alpha) CE + alpha tau^2 KL */
+} pt_soft_targets;
+
 typedef struct {
     int B, S, T;
     const int *src;     /* (B, S) source ids, EOS then PAD */
@@ -181,6 +190,7 @@ typedef struct {
     const int *tgt_in;  /* (B, T) BOS + target */
     const int *tgt_out; /* (B, T) target + EOS, PAD elsewhere */
     const int *tgt_len; /* (B) */
+    const pt_soft_targets *soft; /* distillation (pt_forward_backward only), or NULL */
 } pt_batch;
 
 /* Activations and gradient scratch. Sized by capacities in elements, so one

@@ -461,6 +461,100 @@ double nn_xent_backward(float *logits, const int *labels, int N, int V, float sm
     return s;
 }
 
+/* Distillation row: (1-alpha) * smoothed CE + alpha * tau^2 * KL(p || softmax(z/tau)),
+ * p over the k entries ids (ids NULL: all V). Gradient (times scale) into g. */
+static double kd_row(float *g, const float *z, int label, const int *ids, const float *p, int k, int V,
+                     float eps, float alpha, float tau, float scale) {
+    float mx = -FLT_MAX;
+    for (int v = 0; v < V; v++)
+        if (z[v] > mx) mx = z[v];
+    double sum = 0.0, sumt = 0.0, zsum = 0.0;
+    float it = 1.0f / tau;
+    for (int v = 0; v < V; v++) {
+        sum += expf(z[v] - mx);
+        sumt += expf((z[v] - mx) * it);
+        zsum += z[v];
+    }
+    double lse = (double)mx + log(sum); /* log sum exp z */
+    double lset = log(sumt);            /* log sum exp (z - mx)/tau */
+    double ce = (1.0 - eps) * (lse - z[label]) + (eps / V) * (V * lse - zsum);
+    double kl = 0.0;
+    for (int i = 0; i < k; i++) {
+        int v = ids ? ids[i] : i;
+        if (p[i] > 0.0f) kl += p[i] * (log((double)p[i]) - ((double)(z[v] - mx) * it - lset));
+    }
+    double loss = (1.0 - alpha) * ce + (double)alpha * tau * tau * kl;
+    if (g) { /* in place: each g[v] reads only z[v] */
+        float a1 = (1.0f - alpha) * scale, at = alpha * tau * scale, off = eps / (float)V;
+        float s1 = (float)(lse - (double)mx), st = (float)lset;
+        for (int v = 0; v < V; v++) {
+            float d = z[v] - mx;
+            g[v] = a1 * (expf(d - s1) - off) + at * expf(d * it - st);
+        }
+        g[label] -= a1 * (1.0f - eps);
+        for (int i = 0; i < k; i++) g[ids ? ids[i] : i] -= at * p[i];
+    }
+    return loss;
+}
+
+double nn_kd_backward(float *logits, const int *labels, const int *t_ids, const float *t_p, int k, int N,
+                      int V, float smoothing, float alpha, float tau, int ignore, float scale) {
+    double *row = pt_malloc((size_t)(N > 0 ? N : 1) * sizeof(double));
+#pragma omp parallel for schedule(static) if ((long)N * V > PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        float *z = logits + (size_t)r * V;
+        if (labels[r] == ignore) {
+            memset(z, 0, (size_t)V * sizeof(float));
+            row[r] = 0.0;
+        } else {
+            row[r] = kd_row(z, z, labels[r], t_ids ? t_ids + (size_t)r * k : NULL, t_p + (size_t)r * k, k, V,
+                            smoothing, alpha, tau, scale);
+        }
+    }
+    double s = 0.0;
+    for (int r = 0; r < N; r++) s += row[r];
+    free(row);
+    return s;
+}
+
+double nn_kd(const float *logits, const int *labels, const int *t_ids, const float *t_p, int k, int N, int V,
+             float smoothing, float alpha, float tau, int ignore) {
+    double s = 0.0;
+    for (int r = 0; r < N; r++)
+        if (labels[r] != ignore)
+            s += kd_row(NULL, logits + (size_t)r * V, labels[r], t_ids ? t_ids + (size_t)r * k : NULL,
+                        t_p + (size_t)r * k, k, V, smoothing, alpha, tau, 0);
+    return s;
+}
+
+void nn_soft_targets(int *ids, float *p, const float *logits, int N, int V, int k, float tau) {
+#pragma omp parallel for schedule(static) if ((long)N * V > PAR_MIN)
+    for (int r = 0; r < N; r++) {
+        const float *z = logits + (size_t)r * V;
+        float *pr = p + (size_t)r * k;
+        float mx = -FLT_MAX, it = 1.0f / tau;
+        for (int v = 0; v < V; v++)
+            if (z[v] > mx) mx = z[v];
+        if (k >= V) {
+            double s = 0.0;
+            for (int v = 0; v < V; v++) s += pr[v] = expf((z[v] - mx) * it);
+            for (int v = 0; v < V; v++) pr[v] = (float)(pr[v] / s);
+            continue;
+        }
+        /* the k largest logits, kept sorted by insertion (k is small) */
+        int *ir = ids + (size_t)r * k, n = 0;
+        for (int v = 0; v < V; v++) {
+            if (n == k && z[v] <= z[ir[k - 1]]) continue;
+            int j = n < k ? n++ : k - 1;
+            while (j > 0 && z[ir[j - 1]] < z[v]) ir[j] = ir[j - 1], j--;
+            ir[j] = v;
+        }
+        double s = 0.0;
+        for (int i = 0; i < k; i++) s += pr[i] = expf((z[ir[i]] - mx) * it);
+        for (int i = 0; i < k; i++) pr[i] = (float)(pr[i] / s);
+    }
+}
+
 double nn_xent(const float *logits, const int *labels, int N, int V, float smoothing, int ignore) {
     double s = 0.0;
     for (int r = 0; r < N; r++)

@@ -163,6 +163,21 @@ double nn_xent_backward(float *logits, const int *labels, int N, int V, float sm
 /* loss only, logits untouched */
 double nn_xent(const float *logits, const int *labels, int N, int V, float smoothing, int ignore);
 
+/* Distillation loss over logits (N, V), in place like nn_xent_backward:
+ *   (1 - alpha) * smoothed CE(labels) + alpha * tau^2 * KL(p || softmax(z / tau))
+ * with p the teacher's distribution at temperature tau, given per row as k
+ * probabilities t_p (N, k) of the ids t_ids (N, k); t_ids NULL: k == V, dense.
+ * The gradient is (1-alpha)(softmax(z) - y) + alpha*tau*(softmax(z/tau) - p). */
+double nn_kd_backward(float *logits, const int *labels, const int *t_ids, const float *t_p, int k, int N,
+                      int V, float smoothing, float alpha, float tau, int ignore, float scale);
+/* loss only, logits untouched */
+double nn_kd(const float *logits, const int *labels, const int *t_ids, const float *t_p, int k, int N, int V,
+             float smoothing, float alpha, float tau, int ignore);
+/* The teacher's targets: per row of logits (N, V), softmax(z / tau) restricted
+ * to its k largest entries and renormalized: ids (N, k) most likely first,
+ * p (N, k). k >= V: the whole distribution into p (N, V), ids unused. */
+void nn_soft_targets(int *ids, float *p, const float *logits, int N, int V, int k, float tau);
+
 /* x[i] = exp(x[i] - sub) for i < n; returns the sum of the new x (vmath.c:
  * vectorized, relative error < 2e-7, a fixed summation order) */
 float nn_exp_sub_sum(float *x, int n, float sub);

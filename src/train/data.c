@@ -235,7 +235,7 @@ const pt_batch *pt_batcher_make(pt_batcher *b, const pt_corpus *c, const pt_epoc
         b->src_len[i] = ls;
         b->tgt_len[i] = lt;
     }
-    b->batch = (pt_batch){n, S, T, b->src, b->src_len, b->tgt_in, b->tgt_out, b->tgt_len};
+    b->batch = (pt_batch){n, S, T, b->src, b->src_len, b->tgt_in, b->tgt_out, b->tgt_len, NULL};
     return &b->batch;
 }
 

@@ -90,12 +90,45 @@ typedef struct {
      * step, straight-through gradient; the model is written packed */
     double ecq_lambda;
     int ecq_bits;
+    /* word-level distillation (the trainer's teacher set): loss
+     * (1-kd_alpha) CE + kd_alpha kd_tau^2 KL(teacher_tau || student_tau)
+     * over the teacher's kd_topk most likely tokens (0: all) */
+    float kd_alpha, kd_tau;
+    int kd_topk;
 } pt_train_opts;
 
 void pt_train_opts_default(pt_train_opts *o);
 
 /* learning rate at (1-based) step s */
 float pt_lr_at(const pt_train_opts *o, long s);
+
+/* ---- distillation (distill.c) ---------------------------------------- */
+
+/* A teacher run beside the student: its forward pass over each batch gives
+ * the soft targets of pt_soft_targets. */
+typedef struct {
+    const pt_model *model; /* borrowed; any weights (F32 or integer) */
+    int k;                 /* entries kept per position (vocab: all) */
+    float alpha, tau;
+    pt_acts *acts;
+    int *ids;
+    float *p;
+    size_t cap; /* rows ids/p hold */
+    pt_soft_targets soft;
+} pt_teacher;
+
+/* Checks that the teacher speaks the student's vocabulary and reads as far;
+ * k <= 0 keeps the whole distribution. */
+int pt_teacher_init(pt_teacher *t, const pt_model *teacher, const pt_config *student, int k, float alpha,
+                    float tau);
+void pt_teacher_free(pt_teacher *t);
+/* The teacher's targets for batch b (valid until the next call) */
+const pt_soft_targets *pt_teacher_targets(pt_teacher *t, const pt_batch *b);
+/* Start a student from its teacher (same width and vocabulary; any depth):
+ * embeddings, final norms and output bias copied; student layer l of Ls
+ * takes teacher layer round((l+1) Lt/Ls) - 1 (2 of 6: layers 2 and 5), so
+ * the top layer stays on top. *copied: tensors copied. */
+int pt_model_init_from_teacher(pt_model *student, const pt_model *teacher, int *copied);
 
 /* ---- trainer --------------------------------------------------------- */
 
@@ -116,6 +149,7 @@ typedef struct {
     float *lsq_s, *lsq_m, *lsq_v, *lsq_g;
     size_t lsq_n;
     double *ecq_prob; /* ECQ: each tensor's level distribution, carried from step to step */
+    pt_teacher *teacher; /* distillation: set by the caller (opts.kd_*), not owned */
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);

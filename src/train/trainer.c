@@ -34,6 +34,7 @@ void pt_train_opts_default(pt_train_opts *o) {
     o->weight_decay = 0.0f;
     o->clip = 1.0f;
     o->smoothing = 0.1f;
+    o->kd_tau = 1.0f;
     o->accum = 1;
     o->batch_tokens = 4096;
     o->seed = 1;
@@ -266,6 +267,12 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
         next_batch(t, c, ep, &new_epoch);
         const pt_batch *b = pt_batcher_make(bb, c, ep, (int)t->batch_pos++, cfg->pad_id, cfg->bos_id, cfg->eos_id);
         pt_trainer_reserve(t, b->B, b->S, b->T);
+        pt_batch kb;
+        if (t->teacher) { /* distillation: the same batch with the teacher's targets */
+            kb = *b;
+            kb.soft = pt_teacher_targets(t->teacher, b);
+            b = &kb;
+        }
         uint64_t key = pt_hash_u64(t->opts.seed ^ pt_hash_u64((uint64_t)t->step * 64 + (uint64_t)a + 1)) | 1;
         int n;
         loss += pt_forward_backward(cm, t->acts, b, t->opts.smoothing, key, 1.0f, t->grads, &n);
@@ -402,6 +409,11 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
         gguf_set_f64(w, "petit.train.ecq_lambda", o->ecq_lambda);
         gguf_set_u32(w, "petit.train.ecq_bits", (uint32_t)o->ecq_bits);
     }
+    if (o->kd_alpha > 0) {
+        gguf_set_f32(w, "petit.train.kd_alpha", o->kd_alpha);
+        gguf_set_f32(w, "petit.train.kd_tau", o->kd_tau);
+        gguf_set_u32(w, "petit.train.kd_topk", (uint32_t)o->kd_topk);
+    }
     if (o->qat.type != NN_F32) {
         gguf_set_u32(w, "petit.train.qat_type", (uint32_t)o->qat.type);
         gguf_set_u32(w, "petit.train.qat_emb_type", (uint32_t)o->qat.emb_type);
@@ -505,6 +517,11 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
             pt_set_error("bad ECQ settings in the checkpoint");
             goto fail_free;
         }
+    }
+    if (gguf_find_key(g, "petit.train.kd_alpha") >= 0) { /* a distillation run */
+        F32("petit.train.kd_alpha", t->opts.kd_alpha);
+        F32("petit.train.kd_tau", t->opts.kd_tau);
+        U32("petit.train.kd_topk", t->opts.kd_topk);
     }
     if (gguf_find_key(g, "petit.train.qat_type") >= 0) { /* a QAT run */
         U32("petit.train.qat_type", t->opts.qat.type);
