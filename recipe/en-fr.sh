@@ -36,6 +36,8 @@ ECQ_STEPS=${ECQ_STEPS:-200}
 LAMBDA=${LAMBDA:-0.02}
 THREADS=${THREADS:-2}
 BUNDLE=${BUNDLE:-0}
+TEACHER=${TEACHER:-}   # an existing teacher model: skips training one
+LINES=${LINES:-0}      # > 0: only the first LINES training pairs (a smoke test of the stages)
 P=./petit
 make -s petit
 mkdir -p "$OUT"
@@ -74,14 +76,22 @@ train_stage() {
 # 1-2. text, vocabulary and the teacher (runs/base/, shared with the benchmarks)
 bash recipe/base.sh --prepare
 if [ ! -f "$OUT/.done-teacher" ]; then
-    echo "== teacher ($TEACHER_STEPS steps; runs/base/)"
-    timed teacher bash recipe/base.sh "$TEACHER_STEPS"
-    cp runs/base/model.gguf "$OUT/teacher.gguf"
+    if [ -n "$TEACHER" ]; then
+        cp "$TEACHER" "$OUT/teacher.gguf"
+    else
+        echo "== teacher ($TEACHER_STEPS steps; runs/base/)"
+        timed teacher bash recipe/base.sh "$TEACHER_STEPS"
+        cp runs/base/model.gguf "$OUT/teacher.gguf"
+    fi
     touch "$OUT/.done-teacher"
 fi
 T=$OUT/teacher.gguf
 SRC=runs/base/train.en
 TGT=runs/base/train.fr
+if [ "$LINES" -gt 0 ]; then
+    head -n "$LINES" "$SRC" >"$OUT/train.en"; head -n "$LINES" "$TGT" >"$OUT/train.fr"
+    SRC=$OUT/train.en TGT=$OUT/train.fr
+fi
 
 # 3. sequence-level distillation: the teacher's translations of the training sources,
 # 5000 lines a chunk so that a stopped run loses at most one chunk
