@@ -5,6 +5,7 @@
 #   make bench    run the benchmarks in bench/
 # Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), CC=clang, BUILD=dir.
 
+SHELL   := /bin/bash
 CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O3 -march=native
@@ -113,6 +114,30 @@ asan:
 bench: petit
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b --quick || exit 1; done
 
+# ---- fuzzing (clang's libFuzzer, with AddressSanitizer and UBSan) ----------
+# make fuzz: FUZZ_TIME seconds per target (FUZZ_TARGETS to pick some), new
+# inputs kept in build-fuzz/corpus/; make fuzz-smoke: a few seconds each (CI).
+FUZZ_CC      ?= clang
+FUZZ_TIME    ?= 60
+FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_ALL     := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+.PHONY: fuzz fuzz-build fuzz-smoke
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) NO_OPENMP=1 NO_BLAS=1 \
+	    OPT="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(CURDIR)/tests/fuzz/ignore.txt" build-fuzz/libpetit.a
+	@for t in $(FUZZ_ALL); do \
+	    $(FUZZ_CC) $(WARN) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer tests/fuzz/$$t.c \
+	        build-fuzz/libpetit.a -lm -lpthread -o build-fuzz/$$t || exit 1; done
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; echo "== $$t ($(FUZZ_TIME) s)"; \
+	    build-fuzz/$$t build-fuzz/corpus/$$t tests/fuzz/seeds/$$t -max_total_time=$(FUZZ_TIME) \
+	        -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | \
+	        grep -E "^stat::number_of_executed_units|^stat::peak_rss|cov: .*corp|ERROR|SUMMARY" | tail -5; \
+	    test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+fuzz-smoke:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(or $(SMOKE_TIME),5)
+
 # the bundled English->French model translates a few sentences
 demo: petit
 	@test -f models/en-fr.gguf || { echo "models/en-fr.gguf is missing (make model builds it)"; exit 1; }
@@ -125,6 +150,6 @@ model: petit
 	BUNDLE=1 bash recipe/en-fr.sh
 
 clean:
-	rm -rf build build-debug build-asan petit libpetit.a
+	rm -rf build build-debug build-asan build-fuzz petit libpetit.a
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

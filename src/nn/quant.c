@@ -370,8 +370,12 @@ int nn_q_isa_supported(int isa) {
     if (isa == NN_ISA_SCALAR) return 1;
 #ifdef QX86
     __builtin_cpu_init();
+#ifdef __clang__ /* clang's builtin knows no "f16c"; every AVX2 CPU has it */
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                __builtin_cpu_supports("f16c");
+#endif
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl");
     if (isa == NN_ISA_AVX2) return avx2;

@@ -334,7 +334,7 @@ int spm_encode(const spm_model *m, const char *text, size_t len, int **ids, size
         *ids = pt_realloc(*ids, sizeof(int) * *cap);
     }
     int *out = *ids;
-    const seg *sg = tls.segs + first;
+    const seg *sg = tls.segs ? tls.segs + first : NULL; /* NULL + 0 is undefined */
     const uint8_t *type = m->type;
     const uint8_t *norm = (const uint8_t *)tls.norm;
     size_t n = 0;
@@ -367,7 +367,7 @@ long spm_encode_pieces(const spm_model *m, const char *text, size_t len, char **
     if (len > (size_t)INT_MAX / 4) return pt_set_error("line too long (%zu bytes)", len);
     size_t first, norm_len;
     size_t nseg = segment(m, text, len, &first, &norm_len);
-    const seg *sg = tls.segs + first;
+    const seg *sg = tls.segs ? tls.segs + first : NULL; /* NULL + 0 is undefined */
     const char *norm = tls.norm;
     size_t start = 0, o = 0;
     if (!*out || *cap < 64) {
