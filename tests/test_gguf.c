@@ -121,11 +121,12 @@ static void check_format(const gguf_file *g, const char *key, const char *want) 
 static void check_roundtrip(const gguf_file *g, const uint8_t *base, const char *how) {
     CHECK(gguf_version(g) == 3, "%s: version %u", how, gguf_version(g));
     CHECK(gguf_alignment(g) == 32, "%s: alignment %u", how, gguf_alignment(g));
-    CHECK(gguf_n_kv(g) == 19, "%s: %d keys", how, gguf_n_kv(g));
+    CHECK(gguf_n_kv(g) == 20, "%s: %d keys (19 + the checksum)", how, gguf_n_kv(g));
     CHECK(gguf_key(g, 12) && !strcmp(gguf_key(g, 12), "t.twice"), "%s: key 12 is %s", how,
           gguf_key(g, 12));
     CHECK(gguf_kv_type(g, 12) == GGUF_V_STR, "%s: t.twice replaced by a string", how);
-    CHECK(gguf_key(g, 19) == NULL && gguf_key(g, -1) == NULL, "%s: key index out of range", how);
+    CHECK(gguf_key(g, 19) && !strcmp(gguf_key(g, 19), GGUF_CHECKSUM_KEY), "%s: the checksum is the last key", how);
+    CHECK(gguf_key(g, 20) == NULL && gguf_key(g, -1) == NULL, "%s: key index out of range", how);
 
     uint8_t u8 = 0;
     int8_t i8 = 0;
@@ -203,7 +204,7 @@ static void check_roundtrip(const gguf_file *g, const uint8_t *base, const char 
     CHECK(!gguf_kv_value(g, iu16, &et, &data, &n) && et == GGUF_V_U16 && n == 1 &&
               !memcmp(data, &(uint16_t){60000}, 2),
           "%s: kv_value of a scalar", how);
-    CHECK(gguf_kv_value(g, 19, &et, &data, &n) == -1, "%s: kv_value out of range", how);
+    CHECK(gguf_kv_value(g, 20, &et, &data, &n) == -1, "%s: kv_value out of range", how);
 
     check_format(g, "t.u8", "200");
     check_format(g, "t.i64", "-9000000000000000000");
@@ -566,7 +567,8 @@ static void test_copy_kv(void) {
     CHECK(gguf_write(w, path) == 0, "write copy: %s", pt_error());
     gguf_writer_free(w);
     gguf_file *c = gguf_open(path);
-    CHECK(c && gguf_n_kv(c) == gguf_n_kv(g), "copy has %d keys", c ? gguf_n_kv(c) : -1);
+    CHECK(c && gguf_n_kv(c) == gguf_n_kv(g) + 1, "copy has %d keys (want the %d + the checksum)",
+          c ? gguf_n_kv(c) : -1, gguf_n_kv(g));
     int same = 1;
     for (int i = 0; c && i < gguf_n_kv(g); i++) {
         int j = gguf_find_key(c, gguf_key(g, i));
@@ -894,6 +896,54 @@ static void limit_address_space(void) {
 #endif
 }
 
+/* the data checksum: written by every file, verified, stale copies replaced;
+ * a flipped bit anywhere in the tensor data is caught; files without one pass */
+static void test_checksum(void) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/sum.gguf", tmpdir);
+    gguf_writer *w = make_roundtrip();
+    gguf_set_u64(w, GGUF_CHECKSUM_KEY, 12345); /* as if copied from another file */
+    CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
+    gguf_writer_free(w);
+    size_t n;
+    uint8_t *buf = (uint8_t *)pt_read_file(path, &n);
+    remove(path);
+    gguf_file *g = gguf_open_mem(buf, n);
+    CHECK(g && gguf_verify(g) == 0, "a fresh file verifies: %s", pt_error());
+    size_t data = g ? gguf_data_offset(g) : n;
+    gguf_close(g);
+    int caught = 0, tried = 0;
+    uint64_t r = 7;
+    for (int k = 0; k < 200 && data < n; k++) {
+        size_t at = data + (size_t)(pt_hash_u64(r++) % (n - data));
+        int bit = (int)(pt_hash_u64(r++) % 8);
+        buf[at] ^= (uint8_t)(1u << bit);
+        gguf_file *h = gguf_open_mem(buf, n);
+        if (h) {
+            /* padding between tensors is not data: a flip there changes nothing */
+            int in_tensor = 0;
+            for (int i = 0; i < gguf_n_tensors(h); i++) {
+                const uint8_t *p = gguf_tensor_at(h, i)->data;
+                in_tensor |= buf + at >= p && buf + at < p + gguf_tensor_at(h, i)->nbytes;
+            }
+            tried += in_tensor;
+            if (in_tensor) {
+                int bad = gguf_verify(h) != 0;
+                caught += bad;
+                if (bad && caught == 1) CHECK(strstr(pt_error(), "damaged") != NULL, "message: %s", pt_error());
+            }
+            gguf_close(h);
+        }
+        buf[at] ^= (uint8_t)(1u << bit);
+    }
+    printf("checksum: %d of %d bit flips in tensor data caught\n", caught, tried);
+    CHECK(tried > 50 && caught == tried, "%d of %d flips in tensor data caught", caught, tried);
+    free(buf);
+    gguf_file *old = gguf_open("tests/data/gguf_py.gguf"); /* written before checksums */
+    CHECK(old && gguf_verify(old) == 0, "a file without a checksum still verifies");
+    gguf_close(old);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--write")) {
         gguf_writer *w = make_roundtrip();
@@ -916,6 +966,7 @@ int main(int argc, char **argv) {
     test_writer_errors();
     test_python_fixture();
     test_copy_kv();
+    test_checksum();
     test_hostile_headers();
     test_truncation_and_flips();
     CHECK(count_dir_entries(tmpdir) == 0, "temp directory left empty");

@@ -353,7 +353,13 @@ int cmd_info(int argc, char **argv) {
         print_json(path, g);
     else
         print_text(path, g);
+    int damaged = gguf_verify(g) != 0;
+    if (!json)
+        printf("data checksum: %s\n", damaged ? "MISMATCH" : gguf_find_key(g, GGUF_CHECKSUM_KEY) >= 0
+                                                                  ? "ok" : "none (an older file)");
     gguf_close(g);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_fail("info", "cannot write the output");
+    if (damaged) return cli_fail("info", "%s: the file is damaged: its tensor data does not match its checksum",
+                                 path);
     return 0;
 }

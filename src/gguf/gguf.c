@@ -1007,8 +1007,72 @@ static void put_str(bytes *b, const char *s) {
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+/* ---- data checksum ---------------------------------------------------- */
+
+/* Four independent lanes of xor-rotate-multiply rounds over 32-byte chunks,
+ * one multiply a word, so the loop runs near memory speed; the tail and the
+ * lengths are mixed in at the end. Not cryptographic: it catches damage,
+ * not tampering. */
+#define H_P1 0x9E3779B185EBCA87ULL
+#define H_P2 0xC2B2AE3D27D4EB4FULL
+static inline uint64_t h_rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+/* a bijection of a for each w, and of w for each a: one changed bit of the
+ * data always changes its lane, and later rounds cannot undo it */
+static inline uint64_t h_round(uint64_t a, uint64_t w) { return h_rotl(a ^ w, 31) * H_P1; }
+
+static void h_bytes(uint64_t lane[4], const uint8_t *p, size_t n) {
+    uint64_t a = lane[0], b = lane[1], c = lane[2], d = lane[3]; /* locals: p may alias lane */
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p + i, 8), memcpy(&w1, p + i + 8, 8), memcpy(&w2, p + i + 16, 8), memcpy(&w3, p + i + 24, 8);
+        a = h_round(a, w0), b = h_round(b, w1), c = h_round(c, w2), d = h_round(d, w3);
+    }
+    uint8_t last[32] = {0};
+    memcpy(last, p + i, n - i);
+    uint64_t w[4];
+    memcpy(w, last, 32);
+    uint64_t t = (uint64_t)(n - i);
+    lane[0] = h_round(a, w[0] ^ t), lane[1] = h_round(b, w[1] ^ t), lane[2] = h_round(c, w[2] ^ t);
+    lane[3] = h_round(d, w[3] ^ t);
+}
+
+uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n) {
+    uint64_t lane[4] = {H_P1 + H_P2, H_P2, 0, (uint64_t)0 - H_P1};
+    for (int t = 0; t < n; t++) {
+        h_bytes(lane, data[t], nbytes[t]);
+        lane[t & 3] ^= (uint64_t)nbytes[t] * H_P1;
+    }
+    uint64_t h = h_rotl(lane[0], 1) + h_rotl(lane[1], 7) + h_rotl(lane[2], 12) + h_rotl(lane[3], 18);
+    h ^= h >> 33, h *= H_P2, h ^= h >> 29, h *= H_P1, h ^= h >> 32;
+    return h;
+}
+
+int gguf_verify(const gguf_file *g) {
+    uint64_t want;
+    if (gguf_find_key(g, GGUF_CHECKSUM_KEY) < 0) return 0;
+    if (gguf_get_u64(g, GGUF_CHECKSUM_KEY, &want)) return -1;
+    int n = gguf_n_tensors(g);
+    const void **d = pt_malloc((size_t)(n ? n : 1) * sizeof *d);
+    size_t *nb = pt_malloc((size_t)(n ? n : 1) * sizeof *nb);
+    for (int i = 0; i < n; i++) d[i] = gguf_tensor_at(g, i)->data, nb[i] = gguf_tensor_at(g, i)->nbytes;
+    uint64_t got = gguf_data_hash(d, nb, n);
+    free(d), free(nb);
+    if (got != want)
+        return pt_set_error("the file is damaged: its tensor data does not match its checksum "
+                            "(%016llx, stored %016llx)", (unsigned long long)got, (unsigned long long)want);
+    return 0;
+}
+
 int gguf_write(gguf_writer *w, const char *path) {
     if (w->err[0]) return pt_set_error("%s: %s", path, w->err);
+    { /* the checksum of this data (replacing one copied from another file) */
+        const void **d = pt_malloc((size_t)(w->n_t ? w->n_t : 1) * sizeof *d);
+        size_t *nb = pt_malloc((size_t)(w->n_t ? w->n_t : 1) * sizeof *nb);
+        for (int i = 0; i < w->n_t; i++) d[i] = w->t[i].data, nb[i] = w->t[i].nbytes;
+        gguf_set_u64(w, GGUF_CHECKSUM_KEY, gguf_data_hash(d, nb, w->n_t));
+        free(d), free(nb);
+    }
     uint64_t alignment = GGUF_DEFAULT_ALIGNMENT;
     for (int i = 0; i < w->n_kv; i++) {
         if (strcmp(w->kv[i].key, "general.alignment")) continue;

@@ -79,6 +79,15 @@ gguf_file *gguf_open(const char *path);
 gguf_file *gguf_open_mem(const void *buf, size_t n);
 void gguf_close(gguf_file *g);
 
+/* Data checksum. gguf_write stores GGUF_CHECKSUM_KEY (u64): a 64-bit hash
+ * of every tensor's bytes in order (gguf_data_hash), so that a damaged file
+ * (flipped bits, a bad copy) is caught before its weights are used.
+ * gguf_verify: 0 if the hash matches or the file has none (older files),
+ * else -1 with an error. It reads the whole data section. */
+#define GGUF_CHECKSUM_KEY "petit.data_checksum"
+uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n);
+int gguf_verify(const gguf_file *g);
+
 uint32_t gguf_version(const gguf_file *g);     /* 3 (version 2, same layout, is read too) */
 uint32_t gguf_alignment(const gguf_file *g);   /* general.alignment or 32 */
 size_t gguf_data_offset(const gguf_file *g);   /* file offset of the tensor data section */

@@ -464,7 +464,7 @@ const float *pt_emb_row(const pt_model *m, int id, float *scratch) {
 
 int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
     pt_config cfg;
-    if (pt_config_from_gguf(&cfg, g)) return -1;
+    if (gguf_verify(g) || pt_config_from_gguf(&cfg, g)) return -1;
     memset(m, 0, sizeof *m);
     cfg.dropout = 0.0f;
     m->cfg = cfg;

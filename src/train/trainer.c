@@ -436,7 +436,7 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
 
 static int load_into(pt_model *m, gguf_file *g) {
     pt_config cfg;
-    if (pt_config_from_gguf(&cfg, g) || pt_model_init(m, &cfg)) return -1;
+    if (gguf_verify(g) || pt_config_from_gguf(&cfg, g) || pt_model_init(m, &cfg)) return -1;
     if (pt_model_load_tensors(m, m->mem, "", g)) {
         pt_model_free(m);
         return -1;
