@@ -46,7 +46,7 @@ endif
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(CFLAGS_X)
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/text/*.c src/nn/*.c src/model/*.c \
-                              src/train/*.c src/decode/*.c src/compress/*.c))
+                              src/train/*.c src/decode/*.c src/compress/*.c src/import/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -263,21 +263,22 @@ static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *
         return -1;
     }
     if (t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, a->out)
-                                                           : pt_model_save(&t->model, sp, a->out)) {
+                                                           : pt_model_save_sides(&t->model, sp, t->tgt_vocab, a->out)) {
         cli_fail(CMD, "%s", pt_error());
         return -1;
     }
     return 0;
 }
 
-/* the tokenizer for the training data: --vocab, or the one in the checkpoint */
-static spm_model *load_vocab(const train_args *a, const char *ckpt) {
+/* the tokenizer for the training data: --vocab, or the one in the checkpoint;
+ * *tgt: the target side's when the file has a separate one (else NULL) */
+static spm_model *load_vocab(const train_args *a, const char *ckpt, spm_model **tgt) {
+    *tgt = NULL;
     if (a->vocab) return spm_load_file(a->vocab);
     gguf_file *g = gguf_open(ckpt);
     if (!g) return NULL;
-    spm_model *src = NULL, *tgt = NULL;
-    if (spm_from_gguf(g, "petit.tokenizer", &src, &tgt)) src = NULL;
-    if (tgt) spm_free(tgt);
+    spm_model *src = NULL;
+    if (spm_from_gguf(g, "petit.tokenizer", &src, tgt)) src = NULL, *tgt = NULL;
     gguf_close(g);
     return src;
 }
@@ -361,7 +362,8 @@ int cmd_train(int argc, char **argv) {
     pt_trainer t;
     memset(&t, 0, sizeof t);
     const char *vocab_from = a.vocab ? a.vocab : a.resume ? a.resume : a.init ? a.init : a.teacher;
-    spm_model *sp = load_vocab(&a, vocab_from);
+    spm_model *tsp = NULL;
+    spm_model *sp = load_vocab(&a, vocab_from, &tsp);
     if (!sp) return cli_fail(CMD, "%s: %s", vocab_from, pt_error());
     /* the teacher: mapped, any weight types */
     gguf_file *tg = NULL;
@@ -425,13 +427,18 @@ int cmd_train(int argc, char **argv) {
         pt_model_free(&im);
     } else {
         a.cfg.vocab = spm_vocab_size(sp);
-        if (spm_pad_id(sp) < 0 || spm_bos_id(sp) < 0 || spm_eos_id(sp) < 0) {
-            rc = cli_fail(CMD, "%s: the vocabulary needs pad, bos and eos pieces "
-                          "(train it with petit vocab, which sets them)", vocab_from);
-            goto out_model;
+        if (a.teacher && !a.vocab) { /* the teacher's vocabulary: its special ids too */
+            a.cfg.pad_id = tm.cfg.pad_id, a.cfg.bos_id = tm.cfg.bos_id, a.cfg.eos_id = tm.cfg.eos_id;
+            a.cfg.unk_id = tm.cfg.unk_id, a.cfg.mask_pad = tm.cfg.mask_pad;
+        } else {
+            if (spm_pad_id(sp) < 0 || spm_bos_id(sp) < 0 || spm_eos_id(sp) < 0) {
+                rc = cli_fail(CMD, "%s: the vocabulary needs pad, bos and eos pieces "
+                              "(train it with petit vocab, which sets them)", vocab_from);
+                goto out_model;
+            }
+            a.cfg.pad_id = spm_pad_id(sp), a.cfg.bos_id = spm_bos_id(sp), a.cfg.eos_id = spm_eos_id(sp);
+            a.cfg.unk_id = spm_unk_id(sp) >= 0 ? spm_unk_id(sp) : 0;
         }
-        a.cfg.pad_id = spm_pad_id(sp), a.cfg.bos_id = spm_bos_id(sp), a.cfg.eos_id = spm_eos_id(sp);
-        a.cfg.unk_id = spm_unk_id(sp) >= 0 ? spm_unk_id(sp) : 0;
         if (a.opts.schedule == PT_SCHED_COSINE && a.max_steps) a.opts.total_steps = a.max_steps;
         if (pt_trainer_init(&t, &a.cfg, &a.opts)) {
             rc = cli_fail(CMD, "%s", pt_error());
@@ -476,7 +483,8 @@ int cmd_train(int argc, char **argv) {
     /* data */
     double t0 = pt_time();
     pt_corpus corpus, dev = {0};
-    if (pt_corpus_load(&corpus, a.src, a.tgt, sp, cfg->eos_id, cfg->max_len, a.max_lines)) {
+    t.tgt_vocab = tsp;
+    if (pt_corpus_load_sides(&corpus, a.src, a.tgt, sp, tsp, cfg->eos_id, cfg->max_len, a.max_lines)) {
         rc = cli_fail(CMD, "%s", pt_error());
         goto out_model;
     }
@@ -489,7 +497,7 @@ int cmd_train(int argc, char **argv) {
         goto out_corpus;
     }
     t.data_fp = corpus.fingerprint;
-    if (a.dev_src && pt_corpus_load(&dev, a.dev_src, a.dev_tgt, sp, cfg->eos_id, cfg->max_len, 0)) {
+    if (a.dev_src && pt_corpus_load_sides(&dev, a.dev_src, a.dev_tgt, sp, tsp, cfg->eos_id, cfg->max_len, 0)) {
         rc = cli_fail(CMD, "%s", pt_error());
         goto out_corpus;
     }
@@ -588,6 +596,7 @@ out_model:
         gguf_close(tg);
     }
     spm_free(sp);
+    if (tsp) spm_free(tsp);
     return rc;
 }
 

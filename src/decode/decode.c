@@ -433,6 +433,8 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     for (int t = 0; R > 0; t++) {
         step(d, R, t);
         log_softmax(d->logits, R, V);
+        if (c->mask_pad) /* after the normalization, as generate's bad_words_ids */
+            for (int r = 0; r < R; r++) d->logits[(size_t)r * V + c->pad_id] = -INFINITY;
         int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
         /* each sentence's 2K best candidates over its rows (insertion into a
          * sorted list of at most 2K; K is small), sentences in parallel */

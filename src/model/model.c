@@ -126,6 +126,7 @@ void pt_config_to_gguf(const pt_config *c, gguf_writer *w) {
     gguf_set_u32(w, "petit.bos_id", (uint32_t)c->bos_id);
     gguf_set_u32(w, "petit.eos_id", (uint32_t)c->eos_id);
     gguf_set_u32(w, "petit.unk_id", (uint32_t)c->unk_id);
+    if (c->mask_pad) gguf_set_bool(w, "petit.mask_pad", 1);
 }
 
 static int get_int(const gguf_file *g, const char *key, int *out, int required) {
@@ -175,6 +176,10 @@ int pt_config_from_gguf(pt_config *c, const gguf_file *g) {
     if (gguf_find_key(g, "petit.emb_scale") >= 0) {
         if (gguf_get_bool(g, "petit.emb_scale", &b)) return pt_set_error("key petit.emb_scale is not a bool");
         c->emb_scale = b;
+    }
+    if (gguf_find_key(g, "petit.mask_pad") >= 0) {
+        if (gguf_get_bool(g, "petit.mask_pad", &b)) return pt_set_error("key petit.mask_pad is not a bool");
+        c->mask_pad = b;
     }
     float f;
     if (!gguf_get_f32(g, "petit.dropout", &f)) c->dropout = f;
@@ -1033,9 +1038,9 @@ int pt_greedy_reference(const pt_model *m, pt_acts *a, const int *src, int src_l
         int ntok;
         pt_forward(m, a, &bt, 0.0f, 0, &ntok);
         const float *z = pt_acts_logits(a) + (size_t)(t - 1) * c->vocab;
-        int best = 0;
-        for (int v = 1; v < c->vocab; v++)
-            if (z[v] > z[best]) best = v;
+        int best = -1;
+        for (int v = 0; v < c->vocab; v++)
+            if (!(c->mask_pad && v == c->pad_id) && (best < 0 || z[v] > z[best])) best = v;
         if (best == c->eos_id || t == T) break;
         out[n++] = best;
         tin[t] = best;

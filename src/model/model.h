@@ -40,6 +40,8 @@ typedef struct {
     float dropout;
     float ln_eps;
     int pad_id, bos_id, eos_id, unk_id;
+    int mask_pad;   /* decoding never emits PAD: its log-probability is -inf
+                       after the log-softmax (Marian's bad_words_ids [[pad]]) */
 } pt_config;
 
 void pt_config_default(pt_config *c);

@@ -556,7 +556,7 @@ const void *spm_model_bytes(const spm_model *m, size_t *n) {
 static const char *joint_piece(const spm_model *m, int j) { return m->joint_pool + m->joint_off[j]; }
 
 /* joint id of a string, or -1 */
-static int joint_find(const spm_model *m, const char *s, size_t len) {
+int spm_joint_find(const spm_model *m, const char *s, size_t len) {
     uint32_t h = spm_hash(s, len);
     for (uint32_t i = h & m->joint_mask;; i = (i + 1) & m->joint_mask) {
         const piece_slot *sl = &m->joint_slots[i];
@@ -610,7 +610,7 @@ int spm_set_joint_vocab(spm_model *m, const char *const *pieces, int n, int unk_
     }
     m->to_joint = pt_malloc(sizeof(int32_t) * (size_t)m->n);
     for (int i = 0; i < m->n; i++) {
-        int j = joint_find(m, spm_piece(m, i), m->piece_len[i]);
+        int j = spm_joint_find(m, spm_piece(m, i), m->piece_len[i]);
         m->to_joint[i] = i == m->unk || j < 0 ? unk_id : j;
     }
     m->from_joint = pt_malloc(sizeof(int32_t) * (size_t)n);
@@ -636,7 +636,7 @@ const char *spm_id_to_piece(const spm_model *m, int id) {
 
 int spm_piece_to_id(const spm_model *m, const char *piece, size_t len) {
     if (m->n_joint) {
-        int j = joint_find(m, piece, len);
+        int j = spm_joint_find(m, piece, len);
         return j >= 0 ? j : m->joint_unk;
     }
     return spm_lookup_id(m, piece, len);
@@ -649,7 +649,7 @@ static int special_id(const spm_model *m, const char *name, int want_type) {
     int id = spm_lookup_id(m, name, strlen(name));
     if (m->type[id] != want_type) return -1;
     if (!m->n_joint) return id;
-    return joint_find(m, name, strlen(name));
+    return spm_joint_find(m, name, strlen(name));
 }
 
 int spm_bos_id(const spm_model *m) { return special_id(m, m->bos_piece, SPM_CONTROL); }

@@ -38,7 +38,9 @@
  * piece strings to the ids the network sees. spm_set_joint_vocab() attaches
  * that vocabulary to a model; from then on every id in this API is a joint
  * id: spm_encode maps each piece to its joint id (pieces absent from the
- * joint vocabulary become the joint unk id, as Marian does), spm_decode maps
+ * joint vocabulary become the joint unk id, as Marian does; a run of text
+ * the model does not know is looked up by its normalized text, the piece
+ * sentencepiece hands out for it, as MarianTokenizer does), spm_decode maps
  * joint ids to piece strings and decodes them with this model (a piece the
  * model does not know is output verbatim, as sentencepiece's DecodePieces
  * does), and spm_vocab_size / spm_id_to_piece / spm_piece_to_id / the

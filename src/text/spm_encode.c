@@ -337,7 +337,7 @@ int spm_encode(const spm_model *m, const char *text, size_t len, int **ids, size
     const seg *sg = tls.segs ? tls.segs + first : NULL; /* NULL + 0 is undefined */
     const uint8_t *type = m->type;
     const uint8_t *norm = (const uint8_t *)tls.norm;
-    size_t n = 0;
+    size_t n = 0, run = 0; /* run: where the current unknown run starts in norm */
     int prev_unk = 0;
     for (size_t i = 0; i < nseg; i++) {
         int id = sg[i].id;
@@ -345,12 +345,20 @@ int spm_encode(const spm_model *m, const char *text, size_t len, int **ids, size
         if (is_unk && m->byte_fallback) {
             for (uint32_t b = 0; b < sg[i].len; b++) out[n++] = m->byte_piece[norm[sg[i].off + b]];
         } else if (!(is_unk && prev_unk)) {
+            if (is_unk) run = sg[i].off;
             out[n++] = id;
+        }
+        if (is_unk && !m->byte_fallback && m->n_joint) {
+            /* sentencepiece hands an unknown run out as its text, which a
+             * joint vocabulary may know (MarianTokenizer looks it up): so
+             * -(1 + joint id), mapped below */
+            int j = spm_joint_find(m, (const char *)norm + run, sg[i].off + sg[i].len - run);
+            out[n - 1] = -1 - (j >= 0 ? j : m->joint_unk);
         }
         prev_unk = is_unk;
     }
     if (m->n_joint)
-        for (size_t i = 0; i < n; i++) out[i] = m->to_joint[out[i]];
+        for (size_t i = 0; i < n; i++) out[i] = out[i] < 0 ? -1 - out[i] : m->to_joint[out[i]];
     return (int)n;
 }
 

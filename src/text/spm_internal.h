@@ -135,4 +135,7 @@ static inline int spm_one_char_len(unsigned char c) {
     return tab[c >> 4];
 }
 
+/* joint id of a piece string, or -1 (models with a joint vocabulary) */
+int spm_joint_find(const spm_model *m, const char *s, size_t len);
+
 #endif

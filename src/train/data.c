@@ -29,7 +29,13 @@ static void ivec_push(ivec *a, const int *x, int n) {
 
 int pt_corpus_load(pt_corpus *c, const char *src_path, const char *tgt_path, const spm_model *sp,
                    int eos_id, int max_len, long max_lines) {
+    return pt_corpus_load_sides(c, src_path, tgt_path, sp, NULL, eos_id, max_len, max_lines);
+}
+
+int pt_corpus_load_sides(pt_corpus *c, const char *src_path, const char *tgt_path, const spm_model *sp,
+                         const spm_model *tgt_sp, int eos_id, int max_len, long max_lines) {
     memset(c, 0, sizeof *c);
+    if (!tgt_sp) tgt_sp = sp;
     size_t ns, nt;
     char *sb = pt_read_file(src_path, &ns);
     if (!sb) return -1;
@@ -73,7 +79,7 @@ int pt_corpus_load(pt_corpus *c, const char *src_path, const char *tgt_path, con
         ids[k1] = eos_id; /* spm_encode leaves room? not promised: push separately */
         ivec_push(&S, ids, k1);
         ivec_push(&S, &eos_id, 1);
-        int k2 = spm_encode(sp, l2, n2, &ids, &cap);
+        int k2 = spm_encode(tgt_sp, l2, n2, &ids, &cap);
         if (k2 < 0) goto fail;
         if (k2 == 0 || k2 + 1 > max_len) {
             S.n -= (size_t)k1 + 1; /* undo the source */

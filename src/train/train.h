@@ -33,6 +33,9 @@ typedef struct {
  * max_lines > 0 reads only the first max_lines pairs. */
 int pt_corpus_load(pt_corpus *c, const char *src_path, const char *tgt_path, const spm_model *sp,
                    int eos_id, int max_len, long max_lines);
+/* The same with the target side tokenized by tgt_sp (NULL: sp) */
+int pt_corpus_load_sides(pt_corpus *c, const char *src_path, const char *tgt_path, const spm_model *sp,
+                         const spm_model *tgt_sp, int eos_id, int max_len, long max_lines);
 /* A corpus from id arrays (tests, synthetic data): n examples. */
 void pt_corpus_from_ids(pt_corpus *c, int n, const int *const *src, const int *src_len,
                         const int *const *tgt, const int *tgt_len);
@@ -150,6 +153,10 @@ typedef struct {
     size_t lsq_n;
     double *ecq_prob; /* ECQ: each tensor's level distribution, carried from step to step */
     pt_teacher *teacher; /* distillation: set by the caller (opts.kd_*), not owned */
+    /* the target side's SentencePiece model when it is not the source's
+     * (a model imported from Marian): saved with the vocabulary; set by
+     * the caller, not owned */
+    const spm_model *tgt_vocab;
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);
@@ -181,6 +188,8 @@ void pt_trainer_reserve(pt_trainer *t, int B, int S, int T);
 int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path);
 /* Model file: config, vocabulary, weights only. Atomic. */
 int pt_model_save(const pt_model *m, const spm_model *sp, const char *path);
+/* The same with a target-side SentencePiece model (NULL: sp serves both) */
+int pt_model_save_sides(const pt_model *m, const spm_model *sp, const spm_model *tgt_sp, const char *path);
 /* The same with the policy's weights as integers (RTN of m's weights: after
  * QAT, exactly the values training computed with); method is recorded as
  * petit.quant.method. */

@@ -323,24 +323,28 @@ double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
 
 /* ---- files ----------------------------------------------------------- */
 
-static void add_common(gguf_writer *w, const pt_model *m, const spm_model *sp) {
+static void add_common(gguf_writer *w, const pt_model *m, const spm_model *sp, const spm_model *tsp) {
     pt_config_to_gguf(&m->cfg, w);
-    if (sp) spm_to_gguf(sp, NULL, w, "petit.tokenizer");
+    if (sp) spm_to_gguf(sp, tsp, w, "petit.tokenizer");
 }
 
 int pt_model_save(const pt_model *m, const spm_model *sp, const char *path) {
+    return pt_model_save_sides(m, sp, NULL, path);
+}
+
+int pt_model_save_sides(const pt_model *m, const spm_model *sp, const spm_model *tgt_sp, const char *path) {
     gguf_writer *w = gguf_writer_init();
-    add_common(w, m, sp);
+    add_common(w, m, sp, tgt_sp);
     pt_model_add_tensors(m, m->mem, "", w);
     int rc = gguf_write(w, path);
     gguf_writer_free(w);
     return rc;
 }
 
-int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_policy *q,
-                        const char *method, const char *path) {
+static int save_quant(const pt_model *m, const spm_model *sp, const spm_model *tsp, const pt_quant_policy *q,
+                      const char *method, const char *path) {
     gguf_writer *w = gguf_writer_init();
-    add_common(w, m, sp);
+    add_common(w, m, sp, tsp);
     pt_quant_set_keys(w, q, method);
     pt_quant_keep keep = {0};
     int rc = pt_quant_add_tensors(w, m, m->mem, q, NULL, 0.0, &keep, NULL);
@@ -350,9 +354,14 @@ int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_p
     return rc;
 }
 
+int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_policy *q,
+                        const char *method, const char *path) {
+    return save_quant(m, sp, NULL, q, method, path);
+}
+
 static int save_packed(const pt_trainer *t, const spm_model *sp, const char *path) {
     gguf_writer *w = gguf_writer_init();
-    add_common(w, &t->model, sp);
+    add_common(w, &t->model, sp, t->tgt_vocab);
     pt_quant_keep keep = {0};
     pt_pack_stats st;
     pt_quant_policy pol = ecq_policy();
@@ -367,11 +376,11 @@ static int save_packed(const pt_trainer *t, const spm_model *sp, const char *pat
 
 int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path) {
     if (t->opts.ecq_bits > 0) return save_packed(t, sp, path);
-    if (!t->opts.qat_lsq || !t->lsq_s) return pt_model_save_quant(&t->model, sp, &t->opts.qat, "qat", path);
+    if (!t->opts.qat_lsq || !t->lsq_s) return save_quant(&t->model, sp, t->tgt_vocab, &t->opts.qat, "qat", path);
     const pt_model *m = &t->model;
     const pt_quant_policy *q = &t->opts.qat;
     gguf_writer *w = gguf_writer_init();
-    add_common(w, m, sp);
+    add_common(w, m, sp, t->tgt_vocab);
     pt_quant_set_keys(w, q, "qat-lsq");
     pt_quant_keep keep = {0};
     int rc = pt_quant_add_tensors_lsq(w, m, m->mem, q, t->lsq_s, &keep);
@@ -384,7 +393,7 @@ int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *
 int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path) {
     const pt_train_opts *o = &t->opts;
     gguf_writer *w = gguf_writer_init();
-    add_common(w, &t->model, sp);
+    add_common(w, &t->model, sp, t->tgt_vocab);
     gguf_set_u64(w, "petit.train.step", (uint64_t)t->step);
     gguf_set_u32(w, "petit.train.epoch", (uint32_t)t->epoch);
     gguf_set_u64(w, "petit.train.batch_pos", (uint64_t)t->batch_pos);
