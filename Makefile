@@ -132,7 +132,7 @@ fuzz-build:
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do mkdir -p build-fuzz/corpus/$$t; echo "== $$t ($(FUZZ_TIME) s)"; \
 	    build-fuzz/$$t build-fuzz/corpus/$$t tests/fuzz/seeds/$$t -max_total_time=$(FUZZ_TIME) \
-	        -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | \
+	        -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=build-fuzz/$$t- 2>&1 | \
 	        grep -E "^stat::number_of_executed_units|^stat::peak_rss|cov: .*corp|ERROR|SUMMARY" | tail -5; \
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; done
 fuzz-smoke:
