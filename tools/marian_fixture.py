@@ -25,6 +25,13 @@ early_stopping=True for beam search. The config keeps bad_words_ids [[pad]]
 as OPUS-MT configs do, so generate never emits <pad>; the final logits bias
 of <pad> is made large so that a decoder that forgot this would emit it.
 
+<pad>'s row of the shared embedding (the decoder's start token) is zero, as
+in Marian-trained OPUS-MT checkpoints and Hugging Face's own initialization
+of an embedding with padding_idx: zero from the start, no gradient in
+training (the tied output projection would otherwise give it one), checked
+after training. The decoder then starts from a zero vector, as CTranslate2's
+Marian converter assumes (tools/marian_ct2_check.sh).
+
 Needs torch and transformers (4.36 was used), sentencepiece, safetensors:
   python3 -m venv --system-site-packages .venv-marian
   .venv-marian/bin/pip install transformers==4.36.2 sentencepiece safetensors
@@ -49,7 +56,7 @@ ap.add_argument("--out", default="tests/data/marian")
 ap.add_argument("--lines", type=int, default=400, help="training lines for the SentencePiece models")
 ap.add_argument("--vocab", type=int, default=300, help="pieces per SentencePiece model")
 ap.add_argument("--seed", type=int, default=1)
-ap.add_argument("--steps", type=int, default=300, help="training steps")
+ap.add_argument("--steps", type=int, default=600, help="training steps")
 args = ap.parse_args()
 
 torch.manual_seed(args.seed)
@@ -127,6 +134,7 @@ with torch.no_grad():
             t.copy_(0.2 * torch.randn_like(t))
         elif "embed_tokens" in name or "shared" in name:
             t.copy_(0.5 * torch.randn_like(t))
+            t[PAD] = 0  # as nn.Embedding(padding_idx) and Marian-trained OPUS-MT models have it
         else:
             t.copy_(torch.randn_like(t) / np.sqrt(t.shape[1]))
     model.final_logits_bias.copy_(0.5 * torch.randn(1, V))
@@ -136,6 +144,8 @@ with torch.no_grad():
 tok = MarianTokenizer(os.path.join(mdir, "source.spm"), os.path.join(mdir, "target.spm"),
                       os.path.join(mdir, "vocab.json"), source_lang="en", target_lang="fr")
 model.final_logits_bias.requires_grad_(True)
+shared = model.get_input_embeddings().weight
+assert shared is model.get_output_embeddings().weight and model.model.shared.padding_idx == PAD
 opt = torch.optim.AdamW(list(model.parameters()) + [model.final_logits_bias], lr=3e-3)
 model.train()
 for step in range(args.steps):
@@ -145,10 +155,16 @@ for step in range(args.steps):
     loss = model(**bt).loss
     opt.zero_grad()
     loss.backward()
+    # padding_idx keeps the lookup's gradient of <pad> zero, but the output
+    # projection is tied to the same matrix and its softmax reaches every row:
+    # <pad>'s row gets no gradient at all, so AdamW (moments 0, decay of 0)
+    # leaves it exactly zero
+    shared.grad[PAD] = 0
     opt.step()
     if step % 50 == 0 or step == args.steps - 1:
         print("step %d loss %.3f" % (step, loss.item()))
 model.eval()
+assert not shared[PAD].any(), "training changed <pad>'s embedding row"
 with torch.no_grad():
     model.final_logits_bias.requires_grad_(False)
     model.final_logits_bias[0, PAD] = 8.0  # would win often without bad_words_ids
@@ -156,6 +172,7 @@ model.save_pretrained(mdir, safe_serialization=True)
 
 tok = MarianTokenizer.from_pretrained(mdir)
 model = MarianMTModel.from_pretrained(mdir).eval()
+assert not model.get_input_embeddings().weight[PAD].any() and not model.get_output_embeddings().weight[PAD].any()
 
 # ---- test sentences -----------------------------------------------------------
 test_en = head(os.path.join(args.data, "test/multi30k-test2016.en"), 8)
