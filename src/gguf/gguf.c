@@ -1051,6 +1051,8 @@ uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n) {
 int gguf_verify(const gguf_file *g) {
     uint64_t want;
     if (gguf_find_key(g, GGUF_CHECKSUM_KEY) < 0) return 0;
+    const char *skip = getenv("PETIT_SKIP_CHECKSUM"); /* to read a damaged file on purpose */
+    if (skip && !strcmp(skip, "1")) return 0;
     if (gguf_get_u64(g, GGUF_CHECKSUM_KEY, &want)) return -1;
     int n = gguf_n_tensors(g);
     const void **d = pt_malloc((size_t)(n ? n : 1) * sizeof *d);

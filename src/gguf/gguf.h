@@ -83,7 +83,9 @@ void gguf_close(gguf_file *g);
  * of every tensor's bytes in order (gguf_data_hash), so that a damaged file
  * (flipped bits, a bad copy) is caught before its weights are used.
  * gguf_verify: 0 if the hash matches or the file has none (older files),
- * else -1 with an error. It reads the whole data section. */
+ * else -1 with an error. It reads the whole data section. The environment
+ * variable PETIT_SKIP_CHECKSUM=1 turns the check off (to salvage or study a
+ * damaged file). */
 #define GGUF_CHECKSUM_KEY "petit.data_checksum"
 uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n);
 int gguf_verify(const gguf_file *g);
