@@ -141,9 +141,11 @@ fuzz-smoke:
 # the bundled English->French model translates a few sentences
 demo: petit
 	@test -f models/en-fr.gguf || { echo "models/en-fr.gguf is missing (make model builds it)"; exit 1; }
-	@printf '%s\n' "A man is riding a bicycle down the street." "Two young girls are playing in the park." \
-	    "I would like a cup of coffee, please." "The committee will vote on the proposal next week." \
-	    | tee /dev/stderr | ./petit translate -m models/en-fr.gguf --beam 4
+	@mkdir -p $(BUILD) && printf '%s\n' "A man is riding a bicycle down the street." \
+	    "Two young girls are playing in the park." "I would like a cup of coffee, please." \
+	    "The committee will vote on the proposal next week." > $(BUILD)/demo.en
+	@./petit translate -m models/en-fr.gguf --beam 4 < $(BUILD)/demo.en | paste -d '\n' $(BUILD)/demo.en - | \
+	    sed 'n;s/^/  -> /'
 
 # the whole recipe (hours on 2 cores; resumable): see recipe/en-fr.sh
 model: petit

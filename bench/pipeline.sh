@@ -119,7 +119,8 @@ QUAL=$OUT/quality.tsv
 for e in "${ENGINES[@]}" ct2-int8; do
     for s in "${SETS[@]}"; do
         run "$e" "$s" 4
-        read -r bleu chrf < <("$PETIT" bleu -m bleu,chrf -b "$OUT/$s.fr" <"$OUT/hyp.txt" | tr '\n' ' ')
+        scores=$("$PETIT" bleu -m bleu,chrf -b "$OUT/$s.fr" <"$OUT/hyp.txt")
+        bleu=$(sed -n 1p <<<"$scores") chrf=$(sed -n 2p <<<"$scores")
         cp "$OUT/hyp.txt" "$OUT/hyp.$s.$e.txt"
         printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$e" "$s" "$bleu" "$chrf" "$RSS" "$SECS" | tee -a "$QUAL" >&2
     done
