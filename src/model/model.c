@@ -358,7 +358,28 @@ void pt_model_add_tensors(const pt_model *m, const float *block, const char *pre
 /* A model with integer tensors: the F32 ones are copied into an anonymous
  * mapping laid out as usual; the integer ones stay in the file's mapping
  * and their slots in mem are never touched (so they cost no memory). */
+/* Before allocating anything sized by the configuration: every tensor the
+ * configuration asks for is in the file with its shape, its data there in
+ * full (entropy-coded ones: their stated shape; their size is checked when
+ * decoded), so n_params is bounded by what the file holds. */
+static int check_tensors(const pt_model *m, const gguf_file *g) {
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        const gguf_tensor *gt = gguf_find_tensor(g, t->name);
+        if (!gt) return pt_set_error("tensor %s is missing", t->name);
+        if (pt_pack_is_coded(g, gt)) continue;
+        if (gt->ne[0] != (uint64_t)t->cols || gt->n_elems != (uint64_t)t->rows * t->cols)
+            return pt_set_error("tensor %s: shape [%llu x %llu], expected [%d x %d]", t->name,
+                                (unsigned long long)gt->ne[0], (unsigned long long)gt->ne[1], t->cols, t->rows);
+    }
+    return 0;
+}
+
 static int load_quantized(pt_model *m, const gguf_file *g) {
+    if (check_tensors(m, g)) {
+        pt_model_free(m);
+        return -1;
+    }
     size_t bytes = m->n_params * sizeof(float);
     void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED) {
@@ -378,7 +399,7 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
     for (int i = 0; i < m->n_tensors; i++) {
         const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
         if (gt && pt_pack_is_coded(g, gt)) {
-            size_t b = pt_pack_decoded_bytes(g, gt);
+            size_t b = pt_pack_decoded_bytes(g, gt, m->tensors[i].rows, m->tensors[i].cols);
             if (!b) {
                 free(at), free(rc), free(type);
                 pt_model_free(m);
@@ -387,6 +408,15 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
             at[i] = coded + 1; /* 0: not coded */
             coded += (b + 63) & ~(size_t)63;
         }
+    }
+    /* a coded stream may expand a lot (rANS spends almost nothing on a very
+     * likely symbol), but not without bound: a file claiming more is damaged */
+    if (coded > (size_t)1024 * gguf_size(g) + ((size_t)64 << 20)) {
+        pt_set_error("its coded tensors would decode to %zu MB from a %zu KB file: refused as damaged",
+                     coded >> 20, gguf_size(g) >> 10);
+        free(at), free(rc), free(type);
+        pt_model_free(m);
+        return -1;
     }
     if (coded) m->owned = pt_alloc_aligned(coded);
 #pragma omp parallel for schedule(dynamic)
@@ -494,6 +524,10 @@ int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
         m->mem = (float *)first->data; /* read-only in practice: inference never writes it */
         m->mapped = 1;
     } else {
+        if (check_tensors(m, g)) {
+            pt_model_free(m);
+            return -1;
+        }
         m->mem = pt_alloc_aligned(m->n_params * sizeof(float));
         if (pt_model_load_tensors(m, m->mem, "", g)) {
             pt_model_free(m);

@@ -138,9 +138,13 @@ static int read_meta(const gguf_file *g, const gguf_tensor *t, coded_meta *c) {
     return 0;
 }
 
-size_t pt_pack_decoded_bytes(const gguf_file *g, const gguf_tensor *t) {
+size_t pt_pack_decoded_bytes(const gguf_file *g, const gguf_tensor *t, int rows, int cols) {
     coded_meta c;
     if (read_meta(g, t, &c)) return 0;
+    if ((int)c.rows != rows || (int)c.cols != cols) {
+        pt_set_error("%s: coded as %u x %u, expected %d x %d", t->name, c.rows, c.cols, rows, cols);
+        return 0;
+    }
     return (size_t)c.rows * nn_qrow_bytes(c.bits <= 4 ? NN_Q4_0 : NN_Q8_0, (int)c.cols);
 }
 

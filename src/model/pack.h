@@ -51,7 +51,7 @@ void pt_pack_set_keys(gguf_writer *w, const pt_quant_policy *p, double Lambda, i
 int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t);
 /* Decode a coded tensor of (rows, cols) into its integer format: *type is
  * set to NN_Q4_0 or NN_Q8_0 and dst (pt_pack_decoded_bytes) written. */
-size_t pt_pack_decoded_bytes(const gguf_file *g, const gguf_tensor *t);
+size_t pt_pack_decoded_bytes(const gguf_file *g, const gguf_tensor *t, int rows, int cols); /* 0: error */
 int pt_pack_decode(const gguf_file *g, const gguf_tensor *t, int rows, int cols, int *type, void *dst);
 /* The empirical entropy (bits per weight) of a coded tensor's symbols, from
  * its table; -1 if not coded */

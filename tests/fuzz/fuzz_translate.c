@@ -8,12 +8,12 @@
 
 #include "petit.h"
 
-static petit_model *model;
+static petit_model *tr_model;
 static petit_translator *tr;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
-    if (!model) {
-        if (!(model = petit_model_load("tests/data/decode/tiny.gguf"))) {
+    if (!tr_model) {
+        if (!(tr_model = petit_model_load("tests/data/decode/tiny.gguf"))) {
             fprintf(stderr, "fuzz_translate: %s (run from the repository root)\n", petit_last_error());
             abort();
         }
@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
         o.beam = 2;
         o.threads = 1;
         o.max_len_a = 1.0f, o.max_len_b = 3.0f; /* short outputs: the input side is under test */
-        tr = petit_translator_new(model, &o);
+        tr = petit_translator_new(tr_model, &o);
     }
     /* the input is up to three lines, as translate's batches are */
     char *buf = malloc(n + 1);
