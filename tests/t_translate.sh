@@ -64,7 +64,17 @@ head -c 3000 "$M" > "$W/trunc.gguf"
 echo hi | "$P" translate -m "$W/trunc.gguf" > "$W/o" 2> "$W/e"; rc=$?
 [ $rc -eq 1 ] && ok "truncated model: exit 1 ($(head -1 "$W/e"))" || bad "truncated model: exit $rc"
 echo hi | "$P" translate -m "$W/nope.gguf" > /dev/null 2>&1; [ $? -eq 1 ] && ok "missing model: exit 1" || bad "missing model"
-"$P" translate < /dev/null > /dev/null 2>&1; [ $? -eq 2 ] && ok "no -m: exit 2" || bad "no -m: not a usage error"
+# no -m: $PETIT_MODEL, else models/en-fr.gguf beside the executable or here; else a usage error
+echo "A dog runs." | PETIT_MODEL="$M" "$P" translate > "$W/o" 2>/dev/null; rc=$?
+[ $rc -eq 0 ] && [ "$(wc -l < "$W/o")" -eq 1 ] && ok "no -m: \$PETIT_MODEL" || bad "no -m with PETIT_MODEL: exit $rc"
+if [ -f models/en-fr.gguf ]; then
+    echo "A dog runs." | PETIT_MODEL= "$P" translate > "$W/o" 2>/dev/null; rc=$?
+    [ $rc -eq 0 ] && [ -s "$W/o" ] && ok "no -m: the bundled model ($(cat "$W/o"))" || bad "no -m: bundled model: exit $rc"
+fi
+cp "$P" "$W/lone-petit"
+(cd "$W" && PETIT_MODEL= ./lone-petit translate < /dev/null > /dev/null 2> "$W/e"); rc=$?
+[ $rc -eq 2 ] && grep -q "no -m MODEL.gguf" "$W/e" && ok "no -m and no model anywhere: exit 2" \
+    || bad "no -m and no model anywhere: exit $rc: $(head -c 200 "$W/e")"
 "$P" translate --help | grep -q -- "--beam" && ok "--help" || bad "--help"
 : | "$P" translate -m "$M" > "$W/o"; [ $? -eq 0 ] && [ ! -s "$W/o" ] && ok "empty input: empty output" || bad "empty input"
 
