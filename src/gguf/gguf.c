@@ -1048,18 +1048,23 @@ uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n) {
     return h;
 }
 
+uint64_t gguf_file_data_hash(const gguf_file *g) {
+    int n = gguf_n_tensors(g);
+    const void **d = pt_malloc((size_t)(n ? n : 1) * sizeof *d);
+    size_t *nb = pt_malloc((size_t)(n ? n : 1) * sizeof *nb);
+    for (int i = 0; i < n; i++) d[i] = gguf_tensor_at(g, i)->data, nb[i] = gguf_tensor_at(g, i)->nbytes;
+    uint64_t h = gguf_data_hash(d, nb, n);
+    free(d), free(nb);
+    return h;
+}
+
 int gguf_verify(const gguf_file *g) {
     uint64_t want;
     if (gguf_find_key(g, GGUF_CHECKSUM_KEY) < 0) return 0;
     const char *skip = getenv("PETIT_SKIP_CHECKSUM"); /* to read a damaged file on purpose */
     if (skip && !strcmp(skip, "1")) return 0;
     if (gguf_get_u64(g, GGUF_CHECKSUM_KEY, &want)) return -1;
-    int n = gguf_n_tensors(g);
-    const void **d = pt_malloc((size_t)(n ? n : 1) * sizeof *d);
-    size_t *nb = pt_malloc((size_t)(n ? n : 1) * sizeof *nb);
-    for (int i = 0; i < n; i++) d[i] = gguf_tensor_at(g, i)->data, nb[i] = gguf_tensor_at(g, i)->nbytes;
-    uint64_t got = gguf_data_hash(d, nb, n);
-    free(d), free(nb);
+    uint64_t got = gguf_file_data_hash(g);
     if (got != want)
         return pt_set_error("the file is damaged: its tensor data does not match its checksum "
                             "(%016llx, stored %016llx)", (unsigned long long)got, (unsigned long long)want);

@@ -88,6 +88,7 @@ void gguf_close(gguf_file *g);
  * damaged file). */
 #define GGUF_CHECKSUM_KEY "petit.data_checksum"
 uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n);
+uint64_t gguf_file_data_hash(const gguf_file *g); /* of an open file's tensors */
 int gguf_verify(const gguf_file *g);
 
 uint32_t gguf_version(const gguf_file *g);     /* 3 (version 2, same layout, is read too) */

@@ -397,8 +397,8 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
     size_t *at = pt_calloc((size_t)m->n_tensors, sizeof(size_t));
     int *rc = pt_calloc((size_t)m->n_tensors, sizeof(int)), *type = pt_calloc((size_t)m->n_tensors, sizeof(int));
     for (int i = 0; i < m->n_tensors; i++) {
-        const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
-        if (gt && pt_pack_is_coded(g, gt)) {
+        const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name); /* there: check_tensors */
+        if (pt_pack_is_coded(g, gt)) {
             size_t b = pt_pack_decoded_bytes(g, gt, m->tensors[i].rows, m->tensors[i].cols);
             if (!b) {
                 free(at), free(rc), free(type);
@@ -430,8 +430,7 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
         const pt_tensor *t = &m->tensors[i];
         const gguf_tensor *gt = gguf_find_tensor(g, t->name);
         int bad = 0;
-        if (!gt) bad = pt_set_error("tensor %s is missing", t->name);
-        else if (at[i]) {
+        if (at[i]) {
             void *dst = (char *)m->owned + at[i] - 1;
             if (rc[i]) {
                 int again;
@@ -442,10 +441,7 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
                 m->n_quant++;
                 continue;
             }
-        } else if (gt->ne[0] != (uint64_t)t->cols || gt->n_elems != (uint64_t)t->rows * t->cols)
-            bad = pt_set_error("tensor %s: shape [%llu x %llu], expected [%d x %d]", t->name,
-                               (unsigned long long)gt->ne[0], (unsigned long long)gt->ne[1], t->cols, t->rows);
-        else if (gt->type == GGUF_TYPE_F32) memcpy(m->mem + t->offset, gt->data, gt->nbytes);
+        } else if (gt->type == GGUF_TYPE_F32) memcpy(m->mem + t->offset, gt->data, gt->nbytes);
         else if ((gt->type != GGUF_TYPE_Q8_0 && gt->type != GGUF_TYPE_Q4_0) || t->rows < 2)
             bad = pt_set_error("tensor %s: type %s is not one petit computes with", t->name, gguf_type_name(gt->type));
         else if (((uintptr_t)gt->data & 1) != 0) bad = pt_set_error("tensor %s: misaligned", t->name);
@@ -608,6 +604,16 @@ int pt_caps_fit(pt_acts_caps h, pt_acts_caps n) {
 }
 
 pt_acts_caps pt_acts_capacity(const pt_acts *a) { return a->caps; }
+
+void pt_acts_reserve(pt_acts **a, const pt_config *cfg, pt_acts_caps need) {
+    if (*a) {
+        pt_acts_caps have = pt_acts_capacity(*a);
+        if (pt_caps_fit(have, need)) return;
+        need = pt_caps_max(have, need);
+        pt_acts_free(*a);
+    }
+    *a = pt_acts_new_caps(cfg, need);
+}
 
 /* the buffers every layer has: K sublayers over N rows, attention maps of
  * n_att floats; in is the layer's input. Returns the layer's output. */

@@ -219,6 +219,9 @@ pt_acts *pt_acts_new_caps(const pt_config *cfg, pt_acts_caps caps);
 pt_acts *pt_acts_new_inference(const pt_config *cfg, pt_acts_caps caps);
 pt_acts *pt_acts_new(const pt_config *cfg, int max_B, int max_S, int max_T);
 pt_acts_caps pt_acts_capacity(const pt_acts *a);
+/* Make *a (NULL or not) fit need: kept when it does, else replaced by one
+ * with the larger of both capacities */
+void pt_acts_reserve(pt_acts **a, const pt_config *cfg, pt_acts_caps need);
 void pt_acts_free(pt_acts *a);
 /* the logits (B*T, V) of the last forward (overwritten by backward) */
 float *pt_acts_logits(pt_acts *a);

@@ -40,12 +40,7 @@ void pt_teacher_free(pt_teacher *t) {
 
 const pt_soft_targets *pt_teacher_targets(pt_teacher *t, const pt_batch *b) {
     const pt_config *c = &t->model->cfg;
-    pt_acts_caps need = pt_caps_of(b->B, b->S, b->T);
-    if (!t->acts || !pt_caps_fit(pt_acts_capacity(t->acts), need)) {
-        if (t->acts) need = pt_caps_max(pt_acts_capacity(t->acts), need);
-        pt_acts_free(t->acts);
-        t->acts = pt_acts_new_caps(c, need);
-    }
+    pt_acts_reserve(&t->acts, c, pt_caps_of(b->B, b->S, b->T));
     size_t rows = (size_t)b->B * b->T;
     if (rows > t->cap) {
         free(t->ids);

@@ -171,15 +171,7 @@ void pt_trainer_free(pt_trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
-static void reserve_caps(pt_trainer *t, pt_acts_caps need) {
-    if (t->acts) {
-        pt_acts_caps have = pt_acts_capacity(t->acts);
-        if (pt_caps_fit(have, need)) return;
-        need = pt_caps_max(have, need);
-        pt_acts_free(t->acts);
-    }
-    t->acts = pt_acts_new_caps(&t->model.cfg, need);
-}
+static void reserve_caps(pt_trainer *t, pt_acts_caps need) { pt_acts_reserve(&t->acts, &t->model.cfg, need); }
 
 void pt_trainer_reserve(pt_trainer *t, int B, int S, int T) { reserve_caps(t, pt_caps_of(B, S, T)); }
 
