@@ -3,7 +3,7 @@
 #   make debug    -O0 -g build in build-debug/
 #   make asan     AddressSanitizer + UBSan build in build-asan/, then its tests
 #   make bench    run the benchmarks in bench/
-# Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), CC=clang, BUILD=dir.
+# Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), NO_MPI=1, CC=clang, BUILD=dir.
 
 SHELL   := /bin/bash
 CC      ?= cc
@@ -43,6 +43,21 @@ else
   BLAS_MSG := ✗ OpenBLAS (built-in sgemm)
 endif
 
+# MPI (data-parallel training under mpirun): the compile and link flags of mpicc
+ifneq ($(NO_MPI),1)
+  MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null)
+  MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null)
+  HAVE_MPI   := $(shell printf '#include <mpi.h>\nint main(void){return MPI_Init(0,0);}' | \
+                  $(CC) $(MPI_CFLAGS) -x c - -o /dev/null $(MPI_LIBS) 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_MPI),1)
+  CPPFLAGS += -DPETIT_MPI $(MPI_CFLAGS)
+  LDLIBS   += $(MPI_LIBS)
+  MPI_MSG  := ✓ MPI (mpirun -np N petit train)
+else
+  MPI_MSG  := ✗ MPI (no mpicc: one process)
+endif
+
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(CFLAGS_X)
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/text/*.c src/nn/*.c src/model/*.c \
@@ -63,7 +78,7 @@ all: info $(BUILD)/petit $(BUILD)/libpetit.a
 endif
 
 info:
-	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [ISA:$(ISA)]"
+	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [$(MPI_MSG)]  [ISA:$(ISA)]"
 
 petit: $(BUILD)/petit
 	@rm -f $@ && cp $< $@
@@ -124,7 +139,7 @@ FUZZ_ALL     := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 .PHONY: fuzz fuzz-build fuzz-smoke
 fuzz-build:
-	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) NO_OPENMP=1 NO_BLAS=1 \
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) NO_OPENMP=1 NO_BLAS=1 NO_MPI=1 \
 	    OPT="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -fsanitize-coverage-ignorelist=$(CURDIR)/tests/fuzz/ignore.txt" build-fuzz/libpetit.a
 	@for t in $(FUZZ_ALL); do \
 	    $(FUZZ_CC) $(WARN) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer tests/fuzz/$$t.c \

@@ -1,7 +1,9 @@
 /* cmd_train.c: `petit train` — parallel text in, checkpoints and a model out.
  * Shows a progress line on stderr, appends metrics as JSON lines, validates
  * on a dev set, stops early on patience, resumes exactly from a checkpoint,
- * and on SIGINT writes a final checkpoint before leaving. */
+ * and on SIGINT writes a final checkpoint before leaving. Under mpirun the
+ * ranks train data-parallel (train/dist.h): rank 0 alone prints, writes
+ * metrics and saves; every decision to stop is taken by all ranks together. */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "nn/nn.h"
+#include "train/dist.h"
 #include "train/train.h"
 
 static const char *usage_text =
@@ -50,7 +53,8 @@ static const char *usage_text =
     "  --label-smoothing X (0.1)\n"
     "  --max-steps N  --max-epochs N (stop after either; default: 10 epochs)\n"
     "  --valid-every N (500)  --patience N (0 = no early stop)\n"
-    "  --save-every N (1000)  --seed N (1)  --threads N (all cores)\n"
+    "  --save-every N (1000)  --seed N (1)  --threads N (all cores; under mpirun\n"
+    "                              the cores are shared among the machine's ranks)\n"
     "output:\n"
     "  -o, --output FILE           the model file\n"
     "  --checkpoint FILE           default: MODEL.ckpt.gguf beside the model\n"
@@ -65,7 +69,11 @@ static const char *usage_text =
     "  --qat-lsq                   learn each block's step (LSQ) instead of rounding to the max\n"
     "ECQ-aware training (fine-tune with --init; writes a packed model, see petit pack):\n"
     "  --ecq LAMBDA                train through weights re-assigned by ECQ every step\n"
-    "  --ecq-bits B                the grid, 2..8 bits (default 8)\n";
+    "  --ecq-bits B                the grid, 2..8 bits (default 8)\n"
+    "several processes (data parallel, see README):\n"
+    "  mpirun -np N petit train ...   each rank takes 1/N of every batch; the result\n"
+    "                              does not depend on N (up to float rounding), and a\n"
+    "                              run resumes with any N\n";
 
 static const char *distill_usage_text =
     "usage: petit distill --teacher T.gguf --src FILE --tgt FILE -o STUDENT.gguf [options]\n"
@@ -104,7 +112,10 @@ typedef struct {
 
 static volatile sig_atomic_t g_stop;
 static int g_distill; /* running as petit distill */
-#define CMD (g_distill ? "distill" : "train")
+static int g_rank, g_nranks = 1; /* data parallelism: this rank of how many */
+static int g_together;           /* the ranks stopped together: no need to abort the job */
+static char g_cmd[40] = "train"; /* "train", "distill", "train (rank 1)" in messages */
+#define CMD g_cmd
 static void on_sigint(int sig) {
     (void)sig;
     g_stop++;
@@ -255,9 +266,15 @@ static void fmt_time(char *buf, size_t n, double s) {
     snprintf(buf, n, "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
 }
 
-/* Save checkpoint then model; on failure say which and keep going (the
- * previous files are intact: writes are atomic). Returns 0 on success. */
-static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *a) {
+/* the weights and AdamW moments, to check that the ranks agree */
+static uint64_t state_hash(const pt_trainer *t) {
+    size_t n = t->model.n_params * sizeof(float);
+    const void *d[3] = {t->model.mem, t->adam_m, t->adam_v};
+    size_t nb[3] = {n, n, n};
+    return gguf_data_hash(d, nb, 3);
+}
+
+static int save_files(const pt_trainer *t, const spm_model *sp, const train_args *a) {
     if (pt_checkpoint_save(t, sp, a->ckpt)) {
         cli_fail(CMD, "%s", pt_error());
         return -1;
@@ -268,6 +285,69 @@ static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *
         return -1;
     }
     return 0;
+}
+
+/* Save checkpoint then model; on failure say which and keep going (the
+ * previous files are intact: writes are atomic). Returns 0 on success.
+ * With several ranks: all call it; they first check that they still hold
+ * the same weights, then rank 0 writes (PETIT_MPI_SAVE_ALL=1: every rank
+ * also writes its own checkpoint as CKPT.rankR, to compare them). */
+static int save_all(const pt_trainer *t, const spm_model *sp, const train_args *a) {
+    if (g_nranks < 2) return save_files(t, sp, a);
+    const char *what = "weights and optimizer state";
+    uint64_t h = state_hash(t);
+    char diff[64];
+    if (pt_dist_agree(&what, &h, 1, diff, sizeof diff)) {
+        if (g_rank == 0) cli_fail(CMD, "step %ld: the ranks' weights differ (not saved)", t->step);
+        return -1;
+    }
+    int bad = g_rank == 0 ? save_files(t, sp, a) : 0;
+    const char *all = getenv("PETIT_MPI_SAVE_ALL");
+    if (g_rank > 0 && all && !strcmp(all, "1")) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s.rank%d", a->ckpt, g_rank);
+        if ((bad = pt_checkpoint_save(t, sp, path))) cli_fail(CMD, "%s", pt_error());
+    }
+    return pt_dist_any(bad) ? -1 : 0;
+}
+
+static void hmix(uint64_t *h, const void *p, size_t n) {
+    *h = pt_hash_u64(*h ^ gguf_data_hash(&p, &n, 1));
+}
+
+/* What every rank must agree on before training together */
+static int ranks_agree(const pt_trainer *t, const train_args *a, const pt_corpus *c, const pt_corpus *dev,
+                       const spm_model *sp, gguf_file *teacher) {
+    const pt_train_opts *o = &t->opts;
+    uint64_t v[8] = {0};
+    const char *names[8] = {"model configuration", "training options", "stopping and saving options",
+                            "training data", "dev data", "vocabulary", "starting weights and state",
+                            "teacher"};
+#define H(i, x) hmix(&v[i], &(x), sizeof(x))
+    H(0, t->model.cfg);
+    H(1, o->lr), H(1, o->warmup), H(1, o->schedule), H(1, o->total_steps), H(1, o->min_lr), H(1, o->beta1);
+    H(1, o->beta2), H(1, o->eps), H(1, o->weight_decay), H(1, o->clip), H(1, o->smoothing), H(1, o->accum);
+    H(1, o->batch_tokens), H(1, o->seed), H(1, o->qat.type), H(1, o->qat.emb_type), H(1, o->qat.groups);
+    H(1, o->qat_lsq), H(1, o->ecq_lambda), H(1, o->ecq_bits), H(1, o->kd_alpha), H(1, o->kd_tau), H(1, o->kd_topk);
+    H(2, a->max_steps), H(2, a->max_epochs), H(2, a->valid_every), H(2, a->patience), H(2, a->save_every);
+    H(3, c->fingerprint), H(3, c->n);
+    H(4, dev->fingerprint), H(4, dev->n);
+    for (int i = 0; i < spm_vocab_size(sp); i++) {
+        const char *p = spm_id_to_piece(sp, i);
+        hmix(&v[5], p, strlen(p) + 1);
+    }
+    uint64_t sh = state_hash(t);
+    H(6, sh), H(6, t->step), H(6, t->epoch), H(6, t->batch_pos), H(6, t->best_dev), H(6, t->bad_evals);
+    if (teacher) {
+        uint64_t th = gguf_file_data_hash(teacher);
+        H(7, th);
+    }
+#undef H
+    char bad[400];
+    if (!pt_dist_agree(names, v, 8, bad, sizeof bad)) return 0;
+    g_together = 1; /* every rank knows */
+    if (g_rank == 0) cli_fail(CMD, "the %d ranks were not started alike: they differ in %s", g_nranks, bad);
+    return 1;
 }
 
 /* the tokenizer for the training data: --vocab, or the one in the checkpoint;
@@ -283,7 +363,7 @@ static spm_model *load_vocab(const train_args *a, const char *ckpt, spm_model **
     return src;
 }
 
-int cmd_train(int argc, char **argv) {
+static int train_main(int argc, char **argv) {
     train_args a;
     memset(&a, 0, sizeof a);
     pt_config_default(&a.cfg);
@@ -356,7 +436,12 @@ int cmd_train(int argc, char **argv) {
         snprintf(ckpt_buf, sizeof ckpt_buf, "%.*s.ckpt.gguf", (int)n, a.out);
         a.ckpt = ckpt_buf;
     }
+    if (!a.threads && pt_dist_local_size() > 1) { /* ranks on this machine share its cores */
+        nn_set_threads(0);
+        a.threads = nn_threads() / pt_dist_local_size() > 1 ? nn_threads() / pt_dist_local_size() : 1;
+    }
     nn_set_threads((int)a.threads);
+    if (g_rank > 0) a.quiet = 1; /* rank 0 speaks for all */
 
     /* the model and its state */
     pt_trainer t;
@@ -501,8 +586,13 @@ int cmd_train(int argc, char **argv) {
         rc = cli_fail(CMD, "%s", pt_error());
         goto out_corpus;
     }
+    t.rank = g_rank, t.nranks = g_nranks;
+    if (g_nranks > 1 && ranks_agree(&t, &a, &corpus, &dev, sp, tg)) {
+        rc = 1;
+        goto out_dev;
+    }
     FILE *mf = NULL;
-    if (a.metrics && !(mf = fopen(a.metrics, "a"))) {
+    if (g_rank == 0 && a.metrics && !(mf = fopen(a.metrics, "a"))) {
         rc = cli_fail(CMD, "%s: cannot open: %s", a.metrics, strerror(errno));
         goto out_dev;
     }
@@ -510,6 +600,9 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "petit %s: %d pairs (%.1fs to read), %zu parameters, %s, %d threads%s\n",
                 CMD, corpus.n, pt_time() - t0, t.model.n_params, nn_backend(), nn_threads(),
                 a.resume ? ", resumed" : "");
+    if (!a.quiet && g_nranks > 1)
+        fprintf(stderr, "petit %s: %d ranks (%s), each 1/%d of every batch of %d tokens\n", CMD, g_nranks,
+                pt_dist_backend(), g_nranks, t.opts.batch_tokens);
 
     /* the loop */
     signal(SIGINT, on_sigint);
@@ -522,7 +615,13 @@ int cmd_train(int argc, char **argv) {
     double flops_since = 0, loss_since = 0;
     int steps_since = 0, stop_reason = 0;
     rc = 0;
-    while (!g_stop) {
+    g_together = 1; /* from here on the ranks take every decision to stop together */
+    pt_dist_stats_reset();
+    for (;;) {
+        if (g_nranks > 1 ? pt_dist_any(g_stop) : g_stop) { /* a signal reached one rank: all stop */
+            g_stop = 1;
+            break;
+        }
         if (a.max_steps && t.step >= a.max_steps) { stop_reason = 1; break; }
         if (a.max_epochs && ep.order && t.batch_pos >= ep.n_batches && t.epoch + 1 >= a.max_epochs) {
             stop_reason = 2;
@@ -531,7 +630,8 @@ int cmd_train(int argc, char **argv) {
         pt_step_stats st;
         if (pt_trainer_step(&t, &corpus, &ep, &bb, &st)) {
             if (tty) fputc('\n', stderr);
-            rc = cli_fail(CMD, "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
+            rc = 1; /* every rank fails alike (the step's sums are shared): rank 0 says it */
+            if (g_rank == 0) cli_fail(CMD, "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
             break;
         }
         tok_since += st.tokens + st.src_tokens;
@@ -553,9 +653,16 @@ int cmd_train(int argc, char **argv) {
             fmt_time(e1, sizeof e1, el);
             fmt_time(e2, sizeof e2, eta);
             double tok_s = tok_since / dt, gf = flops_since / dt * 1e-9, ls = loss_since / steps_since;
+            pt_dist_stats ds;
+            pt_dist_stats_get(&ds);
+            pt_dist_stats_reset();
+            char comm[64] = "";
+            if (g_nranks > 1) /* rank 0's view: its wait for the others, and the reductions */
+                snprintf(comm, sizeof comm, " | %d ranks: wait %.0f%% comm %.0f%%", g_nranks,
+                         100 * ds.wait_s / dt, 100 * ds.comm_s / dt);
             if (!a.quiet) {
-                fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f | dev %.4f | lr %.2e | %.0f tok/s | %.1f GFLOP/s | %s | ETA %s%s",
-                        tty ? "\r" : "", t.step, t.epoch + 1, ls, dev_loss, st.lr, tok_s, gf, e1, e2,
+                fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f | dev %.4f | lr %.2e | %.0f tok/s | %.1f GFLOP/s%s | %s | ETA %s%s",
+                        tty ? "\r" : "", t.step, t.epoch + 1, ls, dev_loss, st.lr, tok_s, gf, comm, e1, e2,
                         tty ? "   " : "\n");
                 fflush(stderr);
             }
@@ -563,6 +670,9 @@ int cmd_train(int argc, char **argv) {
                 fprintf(mf, "{\"step\":%ld,\"epoch\":%d,\"loss\":%.6f,\"lr\":%.6g,\"tok_s\":%.1f,\"gflops\":%.3f,\"grad_norm\":%.4f,\"elapsed\":%.2f",
                         t.step, t.epoch + 1, ls, st.lr, tok_s, gf, st.grad_norm, el);
                 if (do_valid) fprintf(mf, ",\"dev_loss\":%.6f", dev_loss);
+                if (g_nranks > 1)
+                    fprintf(mf, ",\"ranks\":%d,\"interval_s\":%.4f,\"wait_s\":%.4f,\"comm_s\":%.4f", g_nranks, dt,
+                            ds.wait_s, ds.comm_s);
                 fprintf(mf, "}\n");
                 fflush(mf);
             }
@@ -600,7 +710,23 @@ out_model:
     return rc;
 }
 
+/* One rank, or one of several under mpirun. A rank that fails on its own
+ * (a file only it cannot read) ends the whole job: the others would wait
+ * for it forever. */
+static int run(int argc, char **argv) {
+    if (pt_dist_init()) return cli_fail(CMD, "%s", pt_error());
+    g_rank = pt_dist_rank(), g_nranks = pt_dist_size(), g_together = 0;
+    if (g_rank > 0) snprintf(g_cmd + strlen(g_cmd), sizeof g_cmd - strlen(g_cmd), " (rank %d)", g_rank);
+    int rc = train_main(argc, argv);
+    if (g_nranks > 1 && rc && rc != 130 && !g_together) pt_dist_abort(rc);
+    pt_dist_finalize();
+    return rc;
+}
+
+int cmd_train(int argc, char **argv) { return run(argc, argv); }
+
 int cmd_distill(int argc, char **argv) {
     g_distill = 1;
-    return cmd_train(argc, argv);
+    snprintf(g_cmd, sizeof g_cmd, "distill");
+    return run(argc, argv);
 }

@@ -8,6 +8,8 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "nn/nn.h"
+#include "train/dist.h"
 
 static const struct {
     const char *name;
@@ -61,7 +63,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        printf("petit 0.1\n");
+        printf("petit 0.1 (%s, mpi: %s)\n", nn_backend(), pt_dist_backend());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

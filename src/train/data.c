@@ -210,8 +210,21 @@ void pt_epoch_free(pt_epoch *e) {
 
 const pt_batch *pt_batcher_make(pt_batcher *b, const pt_corpus *c, const pt_epoch *e, int k,
                                 int pad_id, int bos_id, int eos_id) {
-    int n = e->count[k], S = 0, T = 0;
-    const int *ord = e->order + e->start[k];
+    return pt_batcher_make_shard(b, c, e, k, pad_id, bos_id, eos_id, 0, 1);
+}
+
+const pt_batch *pt_batcher_make_shard(pt_batcher *b, const pt_corpus *c, const pt_epoch *e, int k,
+                                      int pad_id, int bos_id, int eos_id, int rank, int nranks) {
+    int all = e->count[k], S = 0, T = 0;
+    int n = all > rank ? (all - rank + nranks - 1) / nranks : 0;
+    if ((size_t)n > b->cap_b) { /* the shard's example indices go into ord */
+        b->cap_b = (size_t)n;
+        b->src_len = pt_realloc(b->src_len, b->cap_b * sizeof(int));
+        b->tgt_len = pt_realloc(b->tgt_len, b->cap_b * sizeof(int));
+        b->ord = pt_realloc(b->ord, b->cap_b * sizeof(int));
+    }
+    int *ord = b->ord;
+    for (int i = 0; i < n; i++) ord[i] = e->order[e->start[k] + rank + i * nranks];
     for (int i = 0; i < n; i++) {
         if (ex_S(c, ord[i]) > S) S = ex_S(c, ord[i]);
         if (ex_T(c, ord[i]) > T) T = ex_T(c, ord[i]);
@@ -224,11 +237,6 @@ const pt_batch *pt_batcher_make(pt_batcher *b, const pt_corpus *c, const pt_epoc
         b->cap_t = (size_t)n * T;
         b->tgt_in = pt_realloc(b->tgt_in, b->cap_t * sizeof(int));
         b->tgt_out = pt_realloc(b->tgt_out, b->cap_t * sizeof(int));
-    }
-    if ((size_t)n > b->cap_b) {
-        b->cap_b = (size_t)n;
-        b->src_len = pt_realloc(b->src_len, b->cap_b * sizeof(int));
-        b->tgt_len = pt_realloc(b->tgt_len, b->cap_b * sizeof(int));
     }
     for (int i = 0; i < n; i++) {
         int ex = ord[i], ls = ex_S(c, ex), lt = ex_T(c, ex);
@@ -246,6 +254,6 @@ const pt_batch *pt_batcher_make(pt_batcher *b, const pt_corpus *c, const pt_epoc
 }
 
 void pt_batcher_free(pt_batcher *b) {
-    free(b->src), free(b->src_len), free(b->tgt_in), free(b->tgt_out), free(b->tgt_len);
+    free(b->src), free(b->src_len), free(b->tgt_in), free(b->tgt_out), free(b->tgt_len), free(b->ord);
     memset(b, 0, sizeof *b);
 }

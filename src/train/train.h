@@ -57,12 +57,16 @@ void pt_epoch_free(pt_epoch *e);
 
 /* Padded id arrays for batch k of an epoch (buffers owned by pt_batcher). */
 typedef struct {
-    int *src, *src_len, *tgt_in, *tgt_out, *tgt_len;
+    int *src, *src_len, *tgt_in, *tgt_out, *tgt_len, *ord;
     size_t cap_s, cap_t, cap_b;
     pt_batch batch;
 } pt_batcher;
 const pt_batch *pt_batcher_make(pt_batcher *b, const pt_corpus *c, const pt_epoch *e, int k,
                                 int pad_id, int bos_id, int eos_id);
+/* Shard `rank` of `nranks` of batch k: its rows rank, rank+nranks, ...
+ * padded to their own longest (B may be 0 when the batch is small). */
+const pt_batch *pt_batcher_make_shard(pt_batcher *b, const pt_corpus *c, const pt_epoch *e, int k,
+                                      int pad_id, int bos_id, int eos_id, int rank, int nranks);
 void pt_batcher_free(pt_batcher *b);
 
 /* ---- optimizer ------------------------------------------------------- */
@@ -157,6 +161,10 @@ typedef struct {
      * (a model imported from Marian): saved with the vocabulary; set by
      * the caller, not owned */
     const spm_model *tgt_vocab;
+    /* data parallelism (dist.h): this process computes shard `rank` of
+     * every batch and the step sums over `nranks`; set by the caller after
+     * init or checkpoint load (default 0 of 1) */
+    int rank, nranks;
 } pt_trainer;
 
 int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o);

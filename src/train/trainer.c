@@ -9,6 +9,7 @@
 #include "compress/ecq.h"
 #include "model/pack.h"
 #include "nn/nn.h"
+#include "train/dist.h"
 #include "train/train.h"
 
 /* ---- options and schedules ------------------------------------------- */
@@ -75,6 +76,7 @@ int pt_trainer_init(pt_trainer *t, const pt_config *cfg, const pt_train_opts *o)
     t->adam_v = pt_alloc_aligned(n);
     t->opts = *o;
     t->best_dev = INFINITY;
+    t->nranks = 1;
     if (o->qat.type != NN_F32) t->qat_w = pt_alloc_aligned(n);
     return 0; /* LSQ's steps are made from the weights at the first step */
 }
@@ -257,7 +259,10 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
     const pt_model *cm = compute_model(t, &view);
     for (int a = 0; a < accum; a++) {
         next_batch(t, c, ep, &new_epoch);
-        const pt_batch *b = pt_batcher_make(bb, c, ep, (int)t->batch_pos++, cfg->pad_id, cfg->bos_id, cfg->eos_id);
+        const pt_batch *b = pt_batcher_make_shard(bb, c, ep, (int)t->batch_pos++, cfg->pad_id, cfg->bos_id,
+                                                  cfg->eos_id, t->rank, t->nranks);
+        st->flops += pt_train_flops(cfg, b->B, b->S, b->T);
+        if (b->B == 0) continue; /* a batch smaller than the ranks: nothing here */
         pt_trainer_reserve(t, b->B, b->S, b->T);
         pt_batch kb;
         if (t->teacher) { /* distillation: the same batch with the teacher's targets */
@@ -270,7 +275,16 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
         loss += pt_forward_backward(cm, t->acts, b, t->opts.smoothing, key, 1.0f, t->grads, &n);
         ntok += n;
         for (int i = 0; i < b->B; i++) st->src_tokens += b->src_len[i];
-        st->flops += pt_train_flops(cfg, b->B, b->S, b->T);
+    }
+    if (t->nranks > 1) { /* data parallel: every rank ends with the sums over all */
+        pt_dist_sum_f32(t->grads, t->model.n_params);
+        double sums[4] = {loss, ntok, st->src_tokens, st->flops};
+        pt_dist_sum_f64(sums, 4);
+        loss = sums[0], ntok = (int)sums[1], st->src_tokens = (int)sums[2], st->flops = sums[3];
+    }
+    if (ntok == 0) { /* only with ranks beyond the batch's rows, which the sum covers */
+        t->step--;
+        return pt_set_error("step %ld: a batch without target tokens", t->step + 1);
     }
     if (t->opts.qat.type != NN_F32 && t->opts.qat_lsq)
         pt_lsq_backward(&t->model, &t->opts.qat, t->model.mem, t->lsq_s, t->grads, t->lsq_g);
@@ -302,7 +316,7 @@ double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
     long ntok = 0;
     pt_model view;
     const pt_model *cm = compute_model(t, &view);
-    for (int k = 0; k < e.n_batches; k++) {
+    for (int k = t->rank; k < e.n_batches; k += t->nranks) { /* each rank its share of the batches */
         const pt_batch *b = pt_batcher_make(bb, c, &e, k, cfg->pad_id, cfg->bos_id, cfg->eos_id);
         pt_trainer_reserve(t, b->B, b->S, b->T);
         int n;
@@ -310,6 +324,11 @@ double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
         ntok += n;
     }
     pt_epoch_free(&e);
+    if (t->nranks > 1) {
+        double sums[2] = {loss, (double)ntok};
+        pt_dist_sum_f64(sums, 2);
+        loss = sums[0], ntok = (long)sums[1];
+    }
     return ntok ? loss / (double)ntok : 0.0;
 }
 
