@@ -134,7 +134,7 @@ bench: petit
 # inputs kept in build-fuzz/corpus/; make fuzz-smoke: a few seconds each (CI).
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 60
-FUZZ_FLAGS   := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_FLAGS   := -O1 -g -march=native -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_ALL     := $(patsubst tests/fuzz/%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 .PHONY: fuzz fuzz-build fuzz-smoke
