@@ -355,6 +355,7 @@ static void gather(pt_decoder *d, int nR, int t) {
 }
 
 /* log-softmax of each row in place */
+__attribute__((noinline)) /* its own function under coverage tracing (tests/fuzz/ignore.txt) */
 static void log_softmax(float *z, int R, int V) {
 #pragma omp parallel for schedule(static) if ((long)R * V > 32768)
     for (int r = 0; r < R; r++) {
@@ -371,6 +372,31 @@ static int cand_better(float s1, int r1, int t1, float s2, int r2, int t2) {
     if (s1 != s2) return s1 > s2;
     if (r1 != r2) return r1 < r2;
     return t1 < t2;
+}
+
+/* Sentence b's `want` best candidates (row within the sentence, token) over
+ * its rows: insertion into a sorted list (want = 2K is small). */
+__attribute__((noinline)) /* its own function under coverage tracing (tests/fuzz/ignore.txt) */
+static void sentence_candidates(pt_decoder *d, int b, int want, int V) {
+    int nc = 0, r0 = d->row0[b];
+    int *crow = d->cand_row + (size_t)b * d->K2, *ctok = d->cand_tok + (size_t)b * d->K2;
+    float *csc = d->cand_score + (size_t)b * d->K2;
+    for (int i = 0; i < d->nrows[b]; i++) {
+        int r = r0 + i;
+        const float *lp = d->logits + (size_t)r * V;
+        float base = d->score[r];
+        for (int v = 0; v < V; v++) {
+            float s = base + lp[v];
+            if (nc == want && !cand_better(s, i, v, csc[nc - 1], crow[nc - 1], ctok[nc - 1])) continue;
+            int at = nc < want ? nc++ : nc - 1;
+            while (at > 0 && cand_better(s, i, v, csc[at - 1], crow[at - 1], ctok[at - 1])) {
+                csc[at] = csc[at - 1], crow[at] = crow[at - 1], ctok[at] = ctok[at - 1];
+                at--;
+            }
+            csc[at] = s, crow[at] = i, ctok[at] = v;
+        }
+    }
+    d->n_cand[b] = nc;
 }
 
 /* a finished hypothesis: n ids, raw log-prob score, normalized by len^alpha */
@@ -436,31 +462,10 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
         if (c->mask_pad) /* after the normalization, as generate's bad_words_ids */
             for (int r = 0; r < R; r++) d->logits[(size_t)r * V + c->pad_id] = -INFINITY;
         int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
-        /* each sentence's 2K best candidates over its rows (insertion into a
-         * sorted list of at most 2K; K is small), sentences in parallel */
+        /* each sentence's 2K best candidates over its rows, sentences in parallel */
 #pragma omp parallel for schedule(dynamic, 1) if ((long)R * V > 65536)
-        for (int b = 0; b < B; b++) {
-            if (!d->active[b]) continue;
-            int nc = 0, want = 2 * K, r0 = d->row0[b];
-            int *crow = d->cand_row + (size_t)b * d->K2, *ctok = d->cand_tok + (size_t)b * d->K2;
-            float *csc = d->cand_score + (size_t)b * d->K2;
-            for (int i = 0; i < d->nrows[b]; i++) {
-                int r = r0 + i;
-                const float *lp = d->logits + (size_t)r * V;
-                float base = d->score[r];
-                for (int v = 0; v < V; v++) {
-                    float s = base + lp[v];
-                    if (nc == want && !cand_better(s, i, v, csc[nc - 1], crow[nc - 1], ctok[nc - 1])) continue;
-                    int at = nc < want ? nc++ : nc - 1;
-                    while (at > 0 && cand_better(s, i, v, csc[at - 1], crow[at - 1], ctok[at - 1])) {
-                        csc[at] = csc[at - 1], crow[at] = crow[at - 1], ctok[at] = ctok[at - 1];
-                        at--;
-                    }
-                    csc[at] = s, crow[at] = i, ctok[at] = v;
-                }
-            }
-            d->n_cand[b] = nc;
-        }
+        for (int b = 0; b < B; b++)
+            if (d->active[b]) sentence_candidates(d, b, 2 * K, V);
         int nR = 0;
         for (int b = 0; b < B; b++) {
             if (!d->active[b]) continue;
