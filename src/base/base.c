@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,6 +73,16 @@ void *pt_alloc_aligned(size_t n) {
 }
 
 void pt_free_aligned(void *p) { free(p); }
+
+void *pt_alloc_pages(size_t n) {
+    void *p = mmap(NULL, n ? n : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) oom(n);
+    return p;
+}
+
+void pt_free_pages(void *p, size_t n) {
+    if (p) munmap(p, n ? n : 1);
+}
 
 /* ---- random numbers -------------------------------------------------- */
 

@@ -34,6 +34,10 @@ char *pt_strdup(const char *s);
 /* 64-byte aligned, zeroed; free with pt_free_aligned */
 void *pt_alloc_aligned(size_t n);
 void pt_free_aligned(void *p);
+/* Large zeroed buffers whose pages cost memory only once touched (mmap):
+ * a buffer sized for the worst case holds only what is written to it */
+void *pt_alloc_pages(size_t n);
+void pt_free_pages(void *p, size_t n);
 
 /* ---- random numbers -------------------------------------------------- */
 /* xoshiro128+-free, stateless where it matters: pt_hash_u64 mixes a key into

@@ -48,6 +48,12 @@ struct pt_decoder {
     /* kv_self: per layer, per row, keys and values in kv_part layouts (one
      * per kind of head); one layer's worth of scratch for reordering beams */
     float *kself, *vself, *kscr, *vscr;
+    /* the float buffers are pages of their own (pt_alloc_pages), so that a
+     * buffer outgrown by a longer batch goes back to the system instead of
+     * staying in the heap */
+    void *pages[16];
+    size_t page_bytes[16];
+    int n_pages;
     int *saved;            /* (cap_R) scratch slot of a row being reordered, or -1 */
     kv_part part[3];       /* NN_HEAD_DENSE, NN_HEAD_LOCAL, NN_HEAD_GRID */
     size_t row_floats;     /* one row's cache in one layer */
@@ -80,9 +86,8 @@ pt_decoder *pt_decoder_new(const pt_model *m) {
 }
 
 static void free_buffers(pt_decoder *d) {
-    void *ps[] = {d->kself, d->vself, d->kscr, d->vscr, d->ckv, d->x, d->h, d->qkv,
-                  d->ctx, d->o, d->up, d->logits, d->mean, d->rstd, d->att};
-    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) pt_free_aligned(ps[i]);
+    for (int i = 0; i < d->n_pages; i++) pt_free_pages(d->pages[i], d->page_bytes[i]);
+    d->n_pages = 0;
     void *qs[] = {d->saved, d->tok, d->row_sent, d->hist[0], d->hist[1], d->parent, d->score, d->new_score,
                   d->src_len, d->max_out, d->active, d->n_fin, d->row0, d->nrows, d->src_pad,
                   d->fin, d->fin_ids, d->cand_row, d->cand_tok, d->cand_score, d->n_cand};
@@ -97,6 +102,13 @@ void pt_decoder_free(pt_decoder *d) {
 }
 
 long pt_decode_steps(const pt_decoder *d) { return d->steps; }
+
+/* n zeroed floats of their own pages, freed by free_buffers */
+static float *grab(pt_decoder *d, size_t n) {
+    PT_ASSERT(d->n_pages < (int)(sizeof d->pages / sizeof d->pages[0]));
+    d->page_bytes[d->n_pages] = n * sizeof(float);
+    return d->pages[d->n_pages++] = pt_alloc_pages(n * sizeof(float));
+}
 
 /* Make room for B sentences of up to S source tokens, K beams, T positions. */
 static void reserve(pt_decoder *d, int B, int S, int K, int T) {
@@ -130,23 +142,23 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     pg->off = (size_t)pl->slots * nl * dh;
     pd->off = pg->off + (size_t)pg->slots * ng * dh;
     d->row_floats = pd->off + (size_t)pd->slots * pd->nh * dh;
-    d->kself = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
-    d->vself = pt_alloc_aligned(L * R * d->row_floats * sizeof(float));
-    d->kscr = pt_alloc_aligned(R * d->row_floats * sizeof(float));
-    d->vscr = pt_alloc_aligned(R * d->row_floats * sizeof(float));
+    /* the self-attention caches are sized for the longest output the batch
+     * may reach, but cost memory only as far as the rows really get */
+    d->kself = grab(d, L * R * d->row_floats), d->vself = grab(d, L * R * d->row_floats);
+    d->kscr = grab(d, R * d->row_floats), d->vscr = grab(d, R * d->row_floats);
     d->saved = pt_calloc((size_t)R, sizeof(int));
     for (int i = 0; i < 2; i++) d->hist[i] = pt_calloc((size_t)R * T, sizeof(int));
-    d->ckv = pt_alloc_aligned(L * B * S * 2 * D * sizeof(float));
-    d->x = pt_alloc_aligned(R * D * sizeof(float));
-    d->h = pt_alloc_aligned(R * D * sizeof(float));
-    d->qkv = pt_alloc_aligned(R * 3 * D * sizeof(float));
-    d->ctx = pt_alloc_aligned(R * D * sizeof(float));
-    d->o = pt_alloc_aligned(R * D * sizeof(float));
-    d->up = pt_alloc_aligned(R * F * sizeof(float));
-    d->logits = pt_alloc_aligned(R * V * sizeof(float));
-    d->mean = pt_alloc_aligned(R * sizeof(float));
-    d->rstd = pt_alloc_aligned(R * sizeof(float));
-    d->att = pt_alloc_aligned(R * H * TS * sizeof(float));
+    d->ckv = grab(d, L * B * S * 2 * D);
+    d->x = grab(d, R * D);
+    d->h = grab(d, R * D);
+    d->qkv = grab(d, R * 3 * D);
+    d->ctx = grab(d, R * D);
+    d->o = grab(d, R * D);
+    d->up = grab(d, R * F);
+    d->logits = grab(d, R * V);
+    d->mean = grab(d, R);
+    d->rstd = grab(d, R);
+    d->att = grab(d, R * H * TS);
     d->tok = pt_calloc((size_t)R, sizeof(int));
     d->row_sent = pt_calloc((size_t)R, sizeof(int));
     d->parent = pt_calloc((size_t)R, sizeof(int));

@@ -676,7 +676,7 @@ static pt_acts *acts_new(const pt_config *c, pt_acts_caps caps, int infer) {
         layer_acts *L = &a->dec[l];
         prev = alloc_layer(a, L, prev, 3, Nt, n_self);
         L->cq = abuf(a, Nt * D);
-        L->ckv = abuf(a, Ns * 2 * D);
+        L->ckv = abuf(a, Nt ? Ns * 2 * D : 0); /* an encoder-only set (Nt = 0) has no decoder */
         L->cP = abuf(a, H * caps.pts);
         L->cctx = abuf(a, Nt * D);
     }
