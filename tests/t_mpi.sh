@@ -13,7 +13,7 @@ set -u
 P=${PETIT:-./petit}
 DATA=${PETIT_DATA:-../shared/data/en-fr}
 V=tests/data/m30k-1k.model
-if ! command -v mpirun >/dev/null || ! "$P" --version 2>/dev/null | grep -q "mpi"; then
+if ! command -v mpirun >/dev/null || "$P" --version 2>/dev/null | grep -q "mpi: none"; then
     echo "skip: petit built without MPI or no mpirun"; exit 0
 fi
 W=$(mktemp -d)

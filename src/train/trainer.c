@@ -282,10 +282,6 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
         pt_dist_sum_f64(sums, 4);
         loss = sums[0], ntok = (int)sums[1], st->src_tokens = (int)sums[2], st->flops = sums[3];
     }
-    if (ntok == 0) { /* only with ranks beyond the batch's rows, which the sum covers */
-        t->step--;
-        return pt_set_error("step %ld: a batch without target tokens", t->step + 1);
-    }
     if (t->opts.qat.type != NN_F32 && t->opts.qat_lsq)
         pt_lsq_backward(&t->model, &t->opts.qat, t->model.mem, t->lsq_s, t->grads, t->lsq_g);
     double norm = sqrt(sum_squares(t->grads, t->model.n_params)) / ntok;
