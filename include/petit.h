@@ -43,6 +43,7 @@ typedef struct {
     float max_len_a;      /* at most a*source_tokens + b target tokens (defaults 2, 10) */
     float max_len_b;
     int threads;          /* 0 = all cores */
+    int float_cache;      /* 1: attention caches in float; 0 (default): half floats, half the memory */
 } petit_options;
 
 const char *petit_last_error(void);

@@ -25,12 +25,20 @@ static int expected_len(const gguf_tensor *t, int eos) {
     return n > 0 && x[n - 1] == eos ? n - 1 : n;
 }
 
-static void run(const char *model_path, const char *exp_path) {
+/* mode 0: as is; 1: the weights in nn_plinear's panels (pt_model_pack), as
+ * translation uses them; 2: packed, and the attention caches in half floats
+ * (pt_decoder_set_f16), translation's default: the same ids except where the
+ * fixture's margin is under the halves' error (at most 2 sources in 40),
+ * scores within 2e-3. */
+static void run(const char *model_path, const char *exp_path, int mode) {
+    int packed = mode >= 1, f16 = mode == 2, slack = f16 ? 2 : 0;
+    float tol = f16 ? 2e-3f : 2e-4f;
     gguf_file *gm = gguf_open(model_path), *ge = gguf_open(exp_path);
     CHECK(gm && ge, "%s", pt_error());
     if (!gm || !ge) return;
     pt_model m;
     CHECK(pt_model_from_gguf(&m, gm) == 0, "model: %s", pt_error());
+    if (packed) pt_model_pack(&m, 1);
     uint32_t N = 0, nb = 0, eos = 2;
     gguf_get_u32(ge, "decode.n_sources", &N);
     gguf_get_u32(ge, "decode.n_beams", &nb);
@@ -43,6 +51,7 @@ static void run(const char *model_path, const char *exp_path) {
         src[i] = t->data, len[i] = (int)t->n_elems;
     }
     pt_decoder *d = pt_decoder_new(&m);
+    pt_decoder_set_f16(d, f16);
     pt_decode_opts o;
     pt_decode_opts_default(&o);
     o.beam = 1, o.nbest = 1;
@@ -54,7 +63,7 @@ static void run(const char *model_path, const char *exp_path) {
         const int *ids = pt_decode_hyp(d, (int)i, 0, &n, NULL);
         same += n == k && !memcmp(ids, e->data, (size_t)n * sizeof(int));
     }
-    CHECK(same == (int)N, "%s: greedy equals the reference on %d of %u", model_path, same, N);
+    CHECK(same >= (int)N - slack, "%s: greedy equals the reference on %d of %u", model_path, same, N);
     for (uint32_t j = 0; j < nb; j++) {
         char key[64];
         uint32_t K = 0;
@@ -79,13 +88,15 @@ static void run(const char *model_path, const char *exp_path) {
                 float s;
                 const int *ids = pt_decode_hyp(d, (int)i, r, &n, &s);
                 good = n == k && !memcmp(ids, e->data, (size_t)n * sizeof(int));
-                good_s = good_s && fabsf(s - ((const float *)sc->data)[r]) <= 2e-4f;
+                good_s = good_s && fabsf(s - ((const float *)sc->data)[r]) <= tol;
             }
             ok_ids += good, ok_scores += good_s;
         }
-        CHECK(ok_ids == (int)N, "%s: beam %u (alpha %.1f): n-best ids equal on %d of %u", model_path, K, alpha, ok_ids, N);
-        CHECK(ok_scores == (int)N, "%s: beam %u: n-best scores within 2e-4 on %d of %u", model_path, K, ok_scores, N);
-        printf("%s: beam %u alpha %.1f: %d/%u n-best lists equal\n", model_path, K, alpha, ok_ids, N);
+        CHECK(ok_ids >= (int)N - slack, "%s: beam %u (alpha %.1f): n-best ids equal on %d of %u", model_path, K, alpha, ok_ids, N);
+        CHECK(ok_scores >= (int)N - slack, "%s: beam %u: n-best scores within %g on %d of %u", model_path, K, tol,
+              ok_scores, N);
+        printf("%s%s: beam %u alpha %.1f: %d/%u n-best lists equal\n", model_path,
+               f16 ? " (packed, half caches)" : packed ? " (packed)" : "", K, alpha, ok_ids, N);
     }
     pt_decoder_free(d);
     pt_model_free(&m);
@@ -95,7 +106,9 @@ static void run(const char *model_path, const char *exp_path) {
 
 int main(void) {
     nn_set_threads(1);
-    run("tests/data/decode/tiny.gguf", "tests/data/decode/tiny.expected.gguf");
-    run("tests/data/decode/tiny_post.gguf", "tests/data/decode/tiny_post.expected.gguf");
+    for (int mode = 0; mode < 3; mode++) {
+        run("tests/data/decode/tiny.gguf", "tests/data/decode/tiny.expected.gguf", mode);
+        run("tests/data/decode/tiny_post.gguf", "tests/data/decode/tiny_post.expected.gguf", mode);
+    }
     return test_done("test_decode_ref");
 }

@@ -30,6 +30,9 @@ static const char *usage_text =
     "  --threads N             threads (default: all cores)\n"
     "  --length-penalty X      scores divided by length^X (default 1.0)\n"
     "  --max-len-a X, --max-len-b X   at most a*source+b target tokens (2, 10)\n"
+    "  --float-cache           keep the attention caches in 32-bit floats (default:\n"
+    "                          16-bit, half the decoder's memory; the results may differ\n"
+    "                          in the last digits of the scores)\n"
     "  --verbose               a summary (lines, words/s) on stderr at the end\n";
 
 /* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
@@ -172,6 +175,8 @@ int cmd_translate(int argc, char **argv) {
         } else if (!strcmp(f, "--max-len-b")) {
             if (cli_float("translate", f, v, 0, 10000, &d)) return 2;
             o.max_len_b = (float)d, i++;
+        } else if (!strcmp(f, "--float-cache")) {
+            o.float_cache = 1;
         } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
             verbose = 1;
         } else {

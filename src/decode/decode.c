@@ -47,7 +47,11 @@ struct pt_decoder {
     int cap_B, cap_R, cap_T, cap_S, K2; /* K2 = 2K finished slots per sentence */
     /* kv_self: per layer, per row, keys and values in kv_part layouts (one
      * per kind of head); one layer's worth of scratch for reordering beams */
-    float *kself, *vself, *kscr, *vscr;
+    char *kself, *vself, *kscr, *vscr; /* elements of es bytes: floats or halves */
+    int f16;               /* the caches (self and cross) hold halves */
+    size_t es;             /* bytes per cached element: 4 or 2 */
+    float *ckv_tmp;        /* one encoder pass's cross keys and values, floats */
+    size_t ckv_tmp_rows;   /* its capacity in source positions */
     /* the float buffers are pages of their own (pt_alloc_pages), so that a
      * buffer outgrown by a longer batch goes back to the system instead of
      * staying in the heap */
@@ -58,7 +62,7 @@ struct pt_decoder {
     kv_part part[3];       /* NN_HEAD_DENSE, NN_HEAD_LOCAL, NN_HEAD_GRID */
     size_t row_floats;     /* one row's cache in one layer */
     int cur;               /* which history copy is live */
-    float *ckv;            /* kv_cross: per layer (cap_B * cap_S, 2D) */
+    char *ckv;             /* kv_cross: per layer (cap_B * cap_S, 2D) elements */
     /* per-step scratch, rows R */
     float *x, *h, *qkv, *ctx, *o, *up, *logits, *mean, *rstd, *att;
     int *tok, *row_sent, *hist[2], *parent;
@@ -82,6 +86,7 @@ void pt_decoder_profile(pt_decoder *d, double *step_s, double *self_attn_s, int 
 pt_decoder *pt_decoder_new(const pt_model *m) {
     pt_decoder *d = pt_calloc(1, sizeof *d);
     d->m = m;
+    d->es = sizeof(float);
     return d;
 }
 
@@ -103,17 +108,42 @@ void pt_decoder_free(pt_decoder *d) {
 
 long pt_decode_steps(const pt_decoder *d) { return d->steps; }
 
-/* n zeroed floats of their own pages, freed by free_buffers */
-static float *grab(pt_decoder *d, size_t n) {
+/* n zeroed bytes of their own pages, freed by free_buffers */
+static void *grab_bytes(pt_decoder *d, size_t n) {
     PT_ASSERT(d->n_pages < (int)(sizeof d->pages / sizeof d->pages[0]));
-    d->page_bytes[d->n_pages] = n * sizeof(float);
-    return d->pages[d->n_pages++] = pt_alloc_pages(n * sizeof(float));
+    d->page_bytes[d->n_pages] = n;
+    return d->pages[d->n_pages++] = pt_alloc_pages(n);
+}
+
+static float *grab(pt_decoder *d, size_t n) { return grab_bytes(d, n * sizeof(float)); }
+
+/* Sentences per encoder pass for sources of up to S tokens: about
+ * ENC_ROWS rows, enough for the products to run at speed; the encoder's
+ * activations and the float cross keys and values are sized for one pass. */
+#define ENC_ROWS 256
+static int enc_batch(int B, int S) {
+    int e = ENC_ROWS / (S > 0 ? S : 1);
+    return e < 1 ? 1 : e > B ? B : e;
+}
+
+/* n floats into the cache at dst (floats or halves) */
+static inline void cache_put(const pt_decoder *d, char *dst, const float *src, size_t n) {
+    if (d->f16) nn_f32_to_f16((uint16_t *)dst, src, n);
+    else memcpy(dst, src, n * sizeof(float));
+}
+
+void pt_decoder_set_f16(pt_decoder *d, int on) {
+    if (!!on == d->f16) return;
+    free_buffers(d);
+    d->cap_B = d->cap_S = d->cap_R = d->cap_T = d->K2 = 0; /* reserve anew */
+    d->f16 = !!on;
+    d->es = on ? 2 : 4;
 }
 
 /* Make room for B sentences of up to S source tokens, K beams, T positions. */
 static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     const pt_config *c = &d->m->cfg;
-    pt_acts_caps need = pt_caps_of(B, S, 0);
+    pt_acts_caps need = pt_caps_of(enc_batch(B, S), S, 0);
     if (!d->enc || !pt_caps_fit(d->enc_caps, need)) {
         pt_acts_free(d->enc);
         d->enc_caps = d->enc ? pt_caps_max(d->enc_caps, need) : need;
@@ -144,11 +174,14 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     d->row_floats = pd->off + (size_t)pd->slots * pd->nh * dh;
     /* the self-attention caches are sized for the longest output the batch
      * may reach, but cost memory only as far as the rows really get */
-    d->kself = grab(d, L * R * d->row_floats), d->vself = grab(d, L * R * d->row_floats);
-    d->kscr = grab(d, R * d->row_floats), d->vscr = grab(d, R * d->row_floats);
+    size_t es = d->es;
+    d->kself = grab_bytes(d, L * R * d->row_floats * es), d->vself = grab_bytes(d, L * R * d->row_floats * es);
+    d->kscr = grab_bytes(d, R * d->row_floats * es), d->vscr = grab_bytes(d, R * d->row_floats * es);
     d->saved = pt_calloc((size_t)R, sizeof(int));
     for (int i = 0; i < 2; i++) d->hist[i] = pt_calloc((size_t)R * T, sizeof(int));
-    d->ckv = grab(d, L * B * S * 2 * D);
+    d->ckv = grab_bytes(d, L * B * S * 2 * D * es);
+    d->ckv_tmp_rows = (size_t)enc_batch(B, S) * S;
+    d->ckv_tmp = grab(d, d->ckv_tmp_rows * 2 * D);
     d->x = grab(d, R * D);
     d->h = grab(d, R * D);
     d->qkv = grab(d, R * 3 * D);
@@ -207,8 +240,14 @@ static inline int kv_slot(const kv_part *pp, int kind, int W, int j) {
 
 /* The step's products have few rows (R = sentences x beams): the packing-free
  * kernel wins there, and on the tall output layer; OpenBLAS on many rows. */
-static void step_linear(const pt_model *m, float *y, const float *x, const float *w, const float *b,
+static void step_linear(const pt_decoder *d, float *y, const float *x, const float *w, const float *b,
                         int R, int in, int out) {
+    const pt_model *m = d->m;
+    const nn_pmat *pm = pt_model_pmat(m, w, R);
+    if (pm) {
+        nn_plinear(y, x, pm, b, R);
+        return;
+    }
     const nn_qmat *q = pt_model_qmat(m, w);
     if (q) nn_qlinear(y, x, q, b, R);
     else if (R <= 64 || out >= 4 * in) nn_linear_rows(y, x, w, b, R, in, out);
@@ -222,24 +261,24 @@ static void step(pt_decoder *d, int R, int t) {
     const pt_params *p = &m->p;
     int D = c->d_model, F = c->d_ff, H = c->n_heads, dh = D / H, T = d->cap_T, S = d->cap_S;
     size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
-    float scale = 1.0f / sqrtf((float)dh), es = c->emb_scale ? sqrtf((float)D) : 1.0f;
+    float scale = 1.0f / sqrtf((float)dh), emb_s = c->emb_scale ? sqrtf((float)D) : 1.0f;
     const float *pe = c->pos == PT_POS_LEARNED ? p->pos_emb : pt_acts_pe(d->enc);
     for (int r = 0; r < R; r++) {
         float *x = d->x + (size_t)r * D;
         const float *e = pt_emb_row(m, d->tok[r], x), *q = pe + (size_t)t * D;
-        for (int i = 0; i < D; i++) x[i] = e[i] * es + q[i];
+        for (int i = 0; i < D; i++) x[i] = e[i] * emb_s + q[i];
     }
     int TS = T > S ? T : S;
     nn_mask sm = pt_dec_self_mask(c);
     int prof = t < d->prof_cap;
     double t_step = prof ? pt_time() : 0, t_attn = 0;
     for (int l = 0; l < c->dec_layers; l++) {
-        size_t rf = d->row_floats;
-        float *ks = d->kself + (size_t)l * d->cap_R * rf;
-        float *vs = d->vself + (size_t)l * d->cap_R * rf;
+        size_t rf = d->row_floats, es = d->es;
+        char *ks = d->kself + (size_t)l * d->cap_R * rf * es;
+        char *vs = d->vself + (size_t)l * d->cap_R * rf * es;
         /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
-        step_linear(m, d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
+        step_linear(d, d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
         double t_a = prof ? pt_time() : 0;
         for (int r = 0; r < R; r++)
             for (int kind = 0; kind < 3; kind++) {
@@ -247,14 +286,14 @@ static void step(pt_decoder *d, int R, int t) {
                 if (!pp->nh) continue;
                 size_t w = (size_t)pp->nh * dh, c0 = (size_t)pp->h0 * dh;
                 const float *kn = d->qkv + (size_t)r * 3 * D + D + c0, *vn = kn + D;
-                float *kr = ks + r * rf + pp->off, *vr = vs + r * rf + pp->off;
+                char *kr = ks + (r * rf + pp->off) * es, *vr = vs + (r * rf + pp->off) * es;
                 size_t sl = (size_t)kv_slot(pp, kind, c->attn_window, t);
-                memcpy(kr + sl * w, kn, w * sizeof(float));
-                memcpy(vr + sl * w, vn, w * sizeof(float));
+                cache_put(d, kr + sl * w * es, kn, w);
+                cache_put(d, vr + sl * w * es, vn, w);
                 if (kind == NN_HEAD_LOCAL) { /* and its mirror */
                     sl += (size_t)c->attn_window;
-                    memcpy(kr + sl * w, kn, w * sizeof(float));
-                    memcpy(vr + sl * w, vn, w * sizeof(float));
+                    cache_put(d, kr + sl * w * es, kn, w);
+                    cache_put(d, vr + sl * w * es, vn, w);
                 }
             }
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
@@ -266,32 +305,42 @@ static void step(pt_decoder *d, int R, int t) {
                 const kv_part *pp = &d->part[kind];
                 size_t w = (size_t)pp->nh * dh, first = (size_t)kv_slot(pp, kind, c->attn_window, j0);
                 size_t o = r * rf + pp->off + first * w + (size_t)(h - pp->h0) * dh;
-                nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
-                          d->qkv + (size_t)r * 3 * D + h * dh, ks + o, vs + o, (int)w, n, dh, scale);
+                float *out = d->ctx + (size_t)r * D + h * dh, *pr = d->att + ((size_t)r * H + h) * TS;
+                const float *qr = d->qkv + (size_t)r * 3 * D + h * dh;
+                if (d->f16)
+                    nn_attend_f16(out, pr, qr, (const uint16_t *)ks + o, (const uint16_t *)vs + o, (int)w, n, dh, scale);
+                else
+                    nn_attend(out, pr, qr, (const float *)ks + o, (const float *)vs + o, (int)w, n, dh, scale);
             }
         if (prof) t_attn += pt_time() - t_a;
-        step_linear(m, d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
+        step_linear(d, d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
         sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         /* cross-attention over the row's sentence */
         in = sub_in(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
-        step_linear(m, d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
-        const float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
+        step_linear(d, d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
+        const char *ckv = d->ckv + (size_t)l * d->cap_B * S * D2 * d->es;
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
         for (int r = 0; r < R; r++)
             for (int h = 0; h < H; h++) {
                 int b = d->row_sent[r];
-                const float *kb = ckv + (size_t)b * S * D2;
-                nn_attend(d->ctx + (size_t)r * D + h * dh, d->att + ((size_t)r * H + h) * TS,
-                       d->qkv + (size_t)r * D + h * dh, kb + h * dh, kb + D + h * dh, 2 * D,
-                       d->src_len[b], dh, scale);
+                size_t o = (size_t)b * S * D2 + (size_t)h * dh; /* keys; the values D further */
+                float *out = d->ctx + (size_t)r * D + h * dh, *pr = d->att + ((size_t)r * H + h) * TS;
+                const float *qr = d->qkv + (size_t)r * D + h * dh;
+                if (d->f16) {
+                    const uint16_t *kb = (const uint16_t *)ckv + o;
+                    nn_attend_f16(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
+                } else {
+                    const float *kb = (const float *)ckv + o;
+                    nn_attend(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
+                }
             }
-        step_linear(m, d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
+        step_linear(d, d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
         sub_out(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
         /* feed-forward */
         in = sub_in(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
-        step_linear(m, d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
+        step_linear(d, d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
         nn_act(d->up, d->up, (size_t)R * F, c->act);
-        step_linear(m, d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
+        step_linear(d, d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
         sub_out(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
     }
     const float *hfin = d->x;
@@ -299,30 +348,29 @@ static void step(pt_decoder *d, int R, int t) {
         nn_layernorm(d->h, d->mean, d->rstd, d->x, p->d_lnf_w, p->d_lnf_b, R, D, c->ln_eps);
         hfin = d->h;
     }
-    step_linear(m, d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
+    step_linear(d, d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
     d->steps++;
     if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = t_attn;
 }
 
 /* Copy the positions 0..t of one row's cache (all parts) from src to dst. */
-static void copy_row(const pt_decoder *d, float *dst, const float *src, int t) {
+static void copy_row(const pt_decoder *d, char *dst, const char *src, int t) {
     const int dh = d->m->cfg.d_model / d->m->cfg.n_heads, W = d->m->cfg.attn_window;
     for (int kind = 0; kind < 3; kind++) {
         const kv_part *pp = &d->part[kind];
         if (!pp->nh) continue;
-        size_t w = (size_t)pp->nh * dh;
-        float *a = dst + pp->off;
-        const float *b = src + pp->off;
-        if (kind == NN_HEAD_DENSE) memcpy(a, b, (size_t)(t + 1) * w * sizeof(float));
+        size_t w = (size_t)pp->nh * dh * d->es; /* bytes of one slot */
+        char *a = dst + pp->off * d->es;
+        const char *b = src + pp->off * d->es;
+        if (kind == NN_HEAD_DENSE) memcpy(a, b, (size_t)(t + 1) * w);
         if (kind == NN_HEAD_LOCAL) { /* slots [0, n) and their mirrors [W, W + n) */
             size_t n = (size_t)(t + 1 < W ? t + 1 : W);
-            memcpy(a, b, n * w * sizeof(float));
-            memcpy(a + (size_t)W * w, b + (size_t)W * w, n * w * sizeof(float));
+            memcpy(a, b, n * w);
+            memcpy(a + (size_t)W * w, b + (size_t)W * w, n * w);
         }
         if (kind == NN_HEAD_GRID)
             for (int r = 0; r < W && r <= t; r++) /* residue class r holds (t-r)/W + 1 positions */
-                memcpy(a + (size_t)r * pp->G * w, b + (size_t)r * pp->G * w,
-                       (size_t)((t - r) / W + 1) * w * sizeof(float));
+                memcpy(a + (size_t)r * pp->G * w, b + (size_t)r * pp->G * w, (size_t)((t - r) / W + 1) * w);
     }
 }
 
@@ -338,14 +386,14 @@ static void gather(pt_decoder *d, int nR, int t) {
         int j = d->parent[i];
         if (j != i && j < nR && d->parent[j] != j && d->saved[j] < 0) d->saved[j] = ns++;
     }
-    const size_t rf = d->row_floats, lf = (size_t)d->cap_R * rf;
+    const size_t rf = d->row_floats * d->es, lf = (size_t)d->cap_R * rf; /* bytes */
     const int L = d->m->cfg.dec_layers;
     /* within a layer: first save, then copy, rows in parallel (each row is
      * written by one thread, and nothing read in a phase is written in it) */
     int par = (long)nR * (t + 1) * d->m->cfg.d_model > 65536;
     (void)par; /* without OpenMP */
     for (int l = 0; l < L; l++) {
-        float *kl = d->kself + l * lf, *vl = d->vself + l * lf;
+        char *kl = d->kself + l * lf, *vl = d->vself + l * lf;
 #pragma omp parallel if (par)
         {
 #pragma omp for schedule(static)
@@ -448,16 +496,20 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     /* encoder on the padded batch, then kv_cross per layer */
     for (int b = 0; b < B; b++)
         for (int j = 0; j < Smax; j++) d->src_pad[b * Smax + j] = j < src_len[b] ? src[b][j] : c->pad_id;
-    const float *mem = pt_encode(d->m, d->enc, d->src_pad, src_len, B, Smax);
+    /* in passes of eb sentences, so that the encoder's activations and the
+     * float cross keys and values are sized for one pass, not the batch */
     size_t D2 = 2 * (size_t)D;
-    for (int l = 0; l < c->dec_layers; l++) {
-        float *ckv = d->ckv + (size_t)l * d->cap_B * S * D2;
-        if (Smax == S) {
-            pt_linear(d->m, ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, B * S, D, 2 * D);
-        } else {
-            for (int b = 0; b < B; b++)
-                pt_linear(d->m, ckv + (size_t)b * S * D2, mem + (size_t)b * Smax * D, p->d_ckv_w + l * D2 * D,
-                          p->d_ckv_b + l * D2, Smax, D, 2 * D);
+    int eb = enc_batch(B, Smax);
+    if ((size_t)eb * Smax > d->ckv_tmp_rows) eb = (int)(d->ckv_tmp_rows / Smax);
+    for (int b0 = 0; b0 < B; b0 += eb) {
+        int nb = B - b0 < eb ? B - b0 : eb;
+        const float *mem = pt_encode(d->m, d->enc, d->src_pad + (size_t)b0 * Smax, src_len + b0, nb, Smax);
+        for (int l = 0; l < c->dec_layers; l++) {
+            pt_linear(d->m, d->ckv_tmp, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, nb * Smax, D, 2 * D);
+            char *ckv = d->ckv + (size_t)l * d->cap_B * S * D2 * d->es;
+            for (int b = 0; b < nb; b++)
+                cache_put(d, ckv + (size_t)(b0 + b) * S * D2 * d->es, d->ckv_tmp + (size_t)b * Smax * D2,
+                          (size_t)Smax * D2);
         }
     }
     /* one live row per sentence: the empty hypothesis */

@@ -31,6 +31,12 @@ typedef struct pt_decoder pt_decoder;
 pt_decoder *pt_decoder_new(const pt_model *m);
 void pt_decoder_free(pt_decoder *d);
 
+/* Keep the attention caches (the keys and values of self-attention and
+ * cross-attention) as IEEE half floats: half the decoder's working memory;
+ * arithmetic stays in float. Off by default: the reference tests hold the
+ * float caches to float64 to 2e-4. */
+void pt_decoder_set_f16(pt_decoder *d, int on);
+
 /* Translate B sentences: src[b] holds src_len[b] ids ending with EOS (at
  * most the model's max_len). Returns 0, or -1 with an error. */
 int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,

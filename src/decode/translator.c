@@ -43,6 +43,7 @@ petit_model *petit_model_load(const char *path) {
         pt_set_error("vocabulary has %d pieces but the model %d", spm_vocab_size(pm->src_sp), pm->m.cfg.vocab);
         goto fail;
     }
+    pt_model_pack(&pm->m, PT_PACK_MIN_ROWS); /* the weights never change from here on */
     return pm;
 fail:
     snprintf(msg, sizeof msg, "%s", pt_error());
@@ -75,6 +76,7 @@ void petit_options_default(petit_options *o) {
     o->max_len_a = d.max_len_a;
     o->max_len_b = d.max_len_b;
     o->threads = 0;
+    o->float_cache = 0;
 }
 
 petit_translator *petit_translator_new(const petit_model *pm, const petit_options *o) {
@@ -87,6 +89,7 @@ petit_translator *petit_translator_new(const petit_model *pm, const petit_option
     if (t->o.nbest > 2 * t->o.beam) t->o.nbest = 2 * t->o.beam;
     nn_set_threads(t->o.threads);
     t->dec = pt_decoder_new(&pm->m);
+    pt_decoder_set_f16(t->dec, !t->o.float_cache);
     return t;
 }
 

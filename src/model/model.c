@@ -3,11 +3,14 @@
 #include "model/model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "model/pack.h"
@@ -305,6 +308,12 @@ void pt_model_free(pt_model *m) {
     free(m->tensors);
     free(m->qw);
     pt_free_aligned(m->owned);
+    if (m->pk) {
+        pthread_mutex_destroy(m->pk_lock);
+        free(m->pk_lock);
+        free(m->pk), free(m->pk_off);
+        pt_free_pages(m->pk_mem, m->pk_bytes);
+    }
     memset(m, 0, sizeof *m);
 }
 
@@ -477,16 +486,78 @@ const nn_qmat *pt_model_qmat(const pt_model *m, const float *w) {
     return i >= 0 && m->qw[i].type != NN_F32 ? &m->qw[i] : NULL;
 }
 
+/* the tensors pt_model_pack copies: weight matrices, not the learned positions */
+static int packable(const pt_model *m, const pt_tensor *t) {
+    return t->rows > 1 && t->cols > 1 && m->mem + t->offset != m->p.pos_emb;
+}
+
+void pt_model_pack(pt_model *m, int min_rows) {
+    if (m->n_quant || m->pk) return;
+    m->pk_min_rows = min_rows;
+    m->pk = pt_calloc((size_t)m->n_tensors, sizeof(nn_pmat));
+    m->pk_off = pt_calloc((size_t)m->n_tensors, sizeof(size_t));
+    size_t total = 0;
+    for (int i = 0; i < m->n_tensors; i++) /* whole 64-byte lines each */
+        if (packable(m, &m->tensors[i])) {
+            m->pk_off[i] = total;
+            total += (nn_pmat_floats(m->tensors[i].cols, m->tensors[i].rows) * sizeof(float) + 63) / 64 * 64;
+        }
+    m->pk_bytes = total;
+    m->pk_mem = pt_alloc_pages(total); /* pages cost memory once written */
+#ifdef MADV_HUGEPAGE
+    madvise(m->pk_mem, total, MADV_HUGEPAGE); /* fewer page faults and TLB misses, if the system allows */
+#endif
+    pthread_mutex_t *mu = pt_malloc(sizeof *mu);
+    pthread_mutex_init(mu, NULL);
+    m->pk_lock = mu;
+}
+
+/* Pack tensor i (under the lock; m's packing state is not const) */
+static void pack_tensor(const pt_model *cm, int i) {
+    pt_model *m = (pt_model *)cm;
+    const pt_tensor *t = &m->tensors[i];
+    const float *w = m->mem + t->offset;
+    nn_pmat p;
+    nn_pmat_pack(&p, (float *)((char *)m->pk_mem + m->pk_off[i]), w, t->cols, t->rows);
+    m->pk[i].in = p.in, m->pk[i].out = p.out, m->pk[i].owned = 0;
+    __atomic_store_n(&m->pk[i].w, p.w, __ATOMIC_RELEASE); /* published last */
+    if (m->mapped != 1) return; /* 1: in place in the file's mapping */
+    /* the whole pages of this tensor: not needed any more */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)w, e = a + (size_t)t->rows * t->cols * sizeof(float);
+    a = (a + page - 1) / page * page, e = e / page * page;
+    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
+const nn_pmat *pt_model_pmat(const pt_model *m, const float *w, int N) {
+    if (!m->pk) return NULL;
+    int i = pt_model_tensor_at(m, w);
+    if (i < 0 || !packable(m, &m->tensors[i])) return NULL;
+    if (__atomic_load_n(&m->pk[i].w, __ATOMIC_ACQUIRE)) return &m->pk[i];
+    if (N < m->pk_min_rows) return NULL;
+    pthread_mutex_lock(m->pk_lock);
+    if (!m->pk[i].w) pack_tensor(m, i);
+    pthread_mutex_unlock(m->pk_lock);
+    return &m->pk[i];
+}
+
 void pt_linear(const pt_model *m, float *Y, const float *X, const float *W, const float *b, int N,
                int in, int out) {
     if (m->observe) m->observe(m->observe_ctx, pt_model_tensor_at(m, W), X, N, in);
-    const nn_qmat *q = pt_model_qmat(m, W);
-    if (q) nn_qlinear(Y, X, q, b, N);
+    const nn_pmat *pm = pt_model_pmat(m, W, N);
+    const nn_qmat *q = pm ? NULL : pt_model_qmat(m, W);
+    if (pm) nn_plinear(Y, X, pm, b, N);
+    else if (q) nn_qlinear(Y, X, q, b, N);
     else nn_linear(Y, X, W, b, N, in, out);
 }
 
 const float *pt_emb_row(const pt_model *m, int id, float *scratch) {
     int D = m->cfg.d_model;
+    const nn_pmat *pm = pt_model_pmat(m, m->p.tok_emb, 0);
+    if (pm) {
+        nn_pmat_row(pm, id, scratch);
+        return scratch;
+    }
     const nn_qmat *q = m->n_quant ? pt_model_qmat(m, m->p.tok_emb) : NULL;
     if (!q) return m->p.tok_emb + (size_t)id * D;
     nn_dequantize_row(q->type, scratch, (const char *)q->data + (size_t)id * nn_qrow_bytes(q->type, D), D);

@@ -136,6 +136,16 @@ typedef struct {
     nn_qmat *qw;
     int n_quant; /* tensors stored as integers */
     void *owned; /* integer tensors decoded from an entropy-coded file (model/pack.h) */
+    /* Float weights repacked for nn_plinear (pt_model_pack, inference
+     * only), each packed on its first product of pk_min_rows rows or more: one entry per tensor, w NULL while not packed; NULL when packing
+     * is off. The panels live in one mapping (pk_mem, pk_bytes), at offsets
+     * pk_off; pk_lock guards the packing. */
+    nn_pmat *pk;
+    size_t *pk_off;
+    float *pk_mem;
+    size_t pk_bytes;
+    void *pk_lock;
+    int pk_min_rows;
     /* If set, sees the input of every linear layer of the forward pass
      * (GPTQ's calibration): tensor = index of the weight in tensors[]. */
     void (*observe)(void *ctx, int tensor, const float *X, int N, int in);
@@ -163,8 +173,25 @@ int pt_model_from_gguf(pt_model *m, const gguf_file *g);
 int pt_model_tensor_at(const pt_model *m, const float *w);
 /* The integer weights of the tensor at w, or NULL if it is F32 */
 const nn_qmat *pt_model_qmat(const pt_model *m, const float *w);
+/* For inference, once the weights are final: from now on, the first
+ * product of min_rows rows or more (PT_PACK_MIN_ROWS for translation) with a float weight matrix (the
+ * embedding, also the output layer, included; not the learned positions)
+ * copies it into nn_plinear's panels, which pt_linear, pt_emb_row and the
+ * decoder then use for every product with it. A mapped file's pages of a
+ * copied tensor are given back to the system (read from the file again if
+ * anything touches them), so the model's memory stays about the same.
+ * Fewer rows (one short sentence, greedy) keep the weights where they are:
+ * loading and translating one sentence copies nothing. Does nothing for a
+ * model with integer weights (they have their own kernels). Safe with
+ * translators on several threads. Freed by pt_model_free. */
+#define PT_PACK_MIN_ROWS 16
+void pt_model_pack(pt_model *m, int min_rows);
+/* The packed copy of the weight at w for a product of N rows (packing it
+ * now if it is not yet and N >= min_rows), or NULL */
+const nn_pmat *pt_model_pmat(const pt_model *m, const float *w, int N);
 /* Y (N, out) = X (N, in) W^T + b for a weight W of m (a pointer into m->mem):
- * the integer kernel when W is quantized, else nn_linear. */
+ * the integer kernel when W is quantized, nn_plinear when packed, else
+ * nn_linear. */
 void pt_linear(const pt_model *m, float *Y, const float *X, const float *W, const float *b, int N,
                int in, int out);
 /* Row id of the token embedding: a pointer into mem, or (quantized) the row

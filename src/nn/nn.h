@@ -39,6 +39,29 @@ void nn_linear(float *Y, const float *X, const float *W, const float *b, int N, 
  * and whatever the other rows of X are; not the same bits as nn_linear.
  * See linear_rows.c. */
 void nn_linear_rows(float *Y, const float *X, const float *W, const float *b, int N, int in, int out);
+/* W (out, in) copied once into panels of NN_PANEL of its rows, k-major, for
+ * nn_plinear (packed.c): the decoder's per-step layers at inference. */
+#define NN_PANEL 16
+typedef struct {
+    int in, out;
+    float *w; /* ceil(out / NN_PANEL) panels of in x NN_PANEL floats, 32-byte aligned */
+    int owned; /* w is ours to free (nn_pmat_init) */
+} nn_pmat;
+/* floats of a packed (out, in) matrix */
+size_t nn_pmat_floats(int in, int out);
+/* pack W into buf (nn_pmat_floats(in, out) floats, 32-byte aligned, the
+ * caller's), or into a buffer of its own (nn_pmat_init, freed by nn_pmat_free) */
+void nn_pmat_pack(nn_pmat *p, float *buf, const float *W, int in, int out);
+void nn_pmat_init(nn_pmat *p, const float *W, int in, int out);
+void nn_pmat_free(nn_pmat *p);
+size_t nn_pmat_bytes(const nn_pmat *p);
+/* row j of W (in floats) */
+void nn_pmat_row(const nn_pmat *p, int j, float *dst);
+/* Y (N, out) = X (N, in) W^T + b: a register-tiled product over the panels
+ * (AVX2/FMA, portable fallback), threads over panels. Each Y[i, j] is one
+ * FMA chain over k in order, then + b[j]: the same bits for any thread
+ * count and whatever the other rows of X are. */
+void nn_plinear(float *Y, const float *X, const nn_pmat *W, const float *b, int N);
 /* dX (N, in) = dY W (beta: 0 overwrite, 1 add); dW += dY^T X; db += colsum(dY).
  * dX, dW, db may each be NULL to skip. */
 void nn_linear_backward(float *dX, float beta, float *dW, float *db, const float *dY,
@@ -138,6 +161,14 @@ static inline size_t nn_mask_pcols(const nn_mask *m, int H, int Tk) {
  * decoder both compute attention with it, so they agree bit for bit. */
 void nn_attend(float *out, float *p, const float *q, const float *k, const float *v, int ld,
                int n, int dh, float scale);
+
+/* IEEE half floats (half.c): conversion, round to nearest even one way,
+ * exact the other; and nn_attend over keys and values stored as halves
+ * (the decoder's caches), arithmetic in float. */
+void nn_f32_to_f16(uint16_t *dst, const float *src, size_t n);
+void nn_f16_to_f32(float *dst, const uint16_t *src, size_t n);
+void nn_attend_f16(float *out, float *p, const float *q, const uint16_t *k, const uint16_t *v, int ld,
+                   int n, int dh, float scale);
 
 /* Multi-head attention core (projections are done by the caller).
  * q: rows (b*Tq + i) with stride ldq; k, v: rows (b*Tk + j) with stride ldkv;
