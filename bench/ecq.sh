@@ -4,10 +4,13 @@
 #
 # From the float model (default runs/base/model.gguf, made by recipe/base.sh if missing):
 #   pack-L     petit pack --lambda L (8-bit grid), for L in LAMBDAS (0 0.01 0.02 0.04 0.06 0.1)
+#   gptq-L     the same with --calib (GPTQ's sweep with the ECQ quantizer; calibration: the
+#              first 512 lines of Multi30k val and 512 of newstest2013), for L in GPTQ_LAMBDAS
+#              (0.04 0.06 0.065 0.08)
 #   ft-L       petit train --init MODEL --ecq L: FT_STEPS (100) steps of 6000 tokens on the
 #              model's training text (lr 1e-4 constant), written packed; L in FT_LAMBDAS (0.1)
 #   f32-ft     the same fine-tuning without --ecq: the control for ft-L (bench/quant.sh makes
-#              it too, and it is shared)
+#              it too, and it is shared); not made when FT_LAMBDAS is empty
 #   q8, q4     petit quantize --type q8 / q4 (RTN): 8.5 and 4.5 bits a weight
 # Each is scored by BLEU (petit bleu = sacreBLEU 13a) on Multi30k test2016 and the first
 # NEWS_LINES (500) lines of newstest2014, beam 4, batch 32, 2 threads. Bits per weight: coded
@@ -22,17 +25,18 @@
 # whose Multi30k BLEU is within 0.5 of its float reference (else the smallest loss).
 #
 # usage: bench/ecq.sh [--quick] [-m MODEL] [--news-lines N] [--ft-steps N]
-#   --quick   200 lines, lambdas 0.02 0.1, one fine-tuning of 10 steps: minutes
-# Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr), LAMBDAS and FT_LAMBDAS (the
-# sweeps, space-separated). Work files: bench/out/ecq/.
+#   --quick   200 lines, lambdas 0.02 0.1 (GPTQ 0.06), one fine-tuning of 10 steps: minutes
+# Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr), LAMBDAS, GPTQ_LAMBDAS and
+# FT_LAMBDAS (the sweeps, space-separated; empty: none). Work files: bench/out/ecq/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAMBDAS=${LAMBDAS:-0 0.01 0.02 0.04 0.06 0.1} FT_LAMBDAS=${FT_LAMBDAS:-0.1} FT_STEPS=100 LINES=0 NEWS_LINES=500
+LAMBDAS=${LAMBDAS-0 0.01 0.02 0.04 0.06 0.1} FT_LAMBDAS=${FT_LAMBDAS-0.1} GPTQ_LAMBDAS=${GPTQ_LAMBDAS-0.04 0.06 0.065 0.08}
+FT_STEPS=100 LINES=0 NEWS_LINES=500
 MODEL=runs/base/model.gguf THREADS=2
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick) LAMBDAS="0.02 0.1" FT_LAMBDAS="0.1" FT_STEPS=10 LINES=200 ;;
+    --quick) LAMBDAS="0.02 0.1" GPTQ_LAMBDAS="0.06" FT_LAMBDAS="0.1" FT_STEPS=10 LINES=200 ;;
     --news-lines) NEWS_LINES=$2; shift ;;
     --ft-steps) FT_STEPS=$2; shift ;;
     -m | --model) MODEL=$2; shift ;;
@@ -68,6 +72,14 @@ for L in $LAMBDAS; do
     fresh "$f" || "$PETIT" pack -m "$MODEL" -o "$f" --lambda "$L" -q 2>"$Q/pack-$L.log" || die "pack failed: $Q/pack-$L.log"
     FILE[pack-$L]=$f NAMES="$NAMES pack-$L"
 done
+head -512 "$DATA/dev/multi30k-val.en" >"$OUT/calib.en"
+head -512 "$DATA/dev/newstest2013.en" >>"$OUT/calib.en"
+for L in $GPTQ_LAMBDAS; do
+    f=$Q/gptq-$L.gguf
+    fresh "$f" || "$PETIT" pack -m "$MODEL" -o "$f" --lambda "$L" --calib "$OUT/calib.en" --calib-lines 1024 -q \
+        2>"$Q/gptq-$L.log" || die "pack failed: $Q/gptq-$L.log"
+    FILE[gptq-$L]=$f NAMES="$NAMES gptq-$L"
+done
 ft=(--src runs/base/train.en --tgt runs/base/train.fr --init "$MODEL" --lr 1e-4 --warmup 10 --schedule constant
     --batch-tokens 6000 --max-steps "$FT_STEPS" --dropout 0.1 --threads $THREADS --save-every 50 --log-every 10)
 for L in $FT_LAMBDAS; do
@@ -80,13 +92,13 @@ for L in $FT_LAMBDAS; do
     FILE[ft-$L]=$f NAMES="$NAMES ft-$L"
 done
 CTRL=bench/out/quant/models/ft-f32-$FT_STEPS.gguf # shared with bench/quant.sh
-if ! fresh "$CTRL"; then
+if [ -n "$FT_LAMBDAS" ] && ! fresh "$CTRL"; then
     note "the float control: $FT_STEPS steps ..."
     mkdir -p "$(dirname "$CTRL")"
     rm -f "${CTRL%.gguf}.ckpt.gguf"
     "$PETIT" train "${ft[@]}" -o "$CTRL" >"${CTRL%.gguf}.log" 2>&1 || die "fine-tuning failed: ${CTRL%.gguf}.log"
 fi
-FILE[f32-ft]=$CTRL NAMES="$NAMES f32-ft"
+[ -n "$FT_LAMBDAS" ] && FILE[f32-ft]=$CTRL NAMES="$NAMES f32-ft"
 
 prep() { # name file lines
     if [ "$3" -gt 0 ]; then head -n "$3" "$2.en" >"$OUT/$1.en"; head -n "$3" "$2.fr" >"$OUT/$1.fr"
@@ -119,7 +131,7 @@ import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 b = {r[0]: (float(r[2]), float(r[3])) for r in rows}
 ref = lambda e: b["f32-ft" if e.startswith("ft-") else "f32"][1]
-packed = [(bpw, bleu - ref(e), e) for e, (bpw, bleu) in b.items() if e.startswith(("pack-", "ft-"))]
+packed = [(bpw, bleu - ref(e), e) for e, (bpw, bleu) in b.items() if e.startswith(("pack-", "gptq-", "ft-"))]
 ok = sorted(p for p in packed if p[1] >= -0.5)
 print(ok[0][2] if ok else max(packed, key=lambda p: p[1])[2])
 EOF
@@ -157,7 +169,8 @@ pts = {e: r for e, r in R.items() if e not in ("f32", "f32-ft")}
 xs = [r["bpw"] for r in pts.values() if r["bpw"] > 0]
 ys = [r["m30k"] for r in pts.values()]
 x0, x1 = 0, max(xs + [9]) * 1.05
-y0, y1 = min(ys) - 1, max(ys + [f32["m30k"], R["f32-ft"]["m30k"]]) + 1
+ft_ref = R["f32-ft"]["m30k"] if "f32-ft" in R else None
+y0, y1 = min(ys) - 1, max(ys + [f32["m30k"]] + ([ft_ref] if ft_ref is not None else [])) + 1
 X = lambda x: P + (x - x0) / (x1 - x0) * (W - 2 * P)
 Y = lambda y: H - P - (y - y0) / (y1 - y0) * (H - 2 * P)
 o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
@@ -173,13 +186,12 @@ for k in range(6):
     o.append(f'<text x="{P-6}" y="{Y(yv)+4}" text-anchor="end">{yv:.1f}</text>')
 o.append(f'<line x1="{P}" y1="{Y(f32["m30k"])}" x2="{W-P}" y2="{Y(f32["m30k"])}" stroke="#888" stroke-dasharray="4 3"/>')
 o.append(f'<text x="{P+4}" y="{Y(f32["m30k"])-4}" fill="#555">fp32 (32 bits): {f32["m30k"]:.2f}</text>')
-ft_ref = R["f32-ft"]["m30k"]
-if any(e.startswith("ft-") for e in pts):
+if ft_ref is not None and any(e.startswith("ft-") for e in pts):
     o.append(f'<line x1="{P}" y1="{Y(ft_ref)}" x2="{W-P}" y2="{Y(ft_ref)}" stroke="#d62728" stroke-dasharray="4 3"/>')
     o.append(f'<text x="{P+4}" y="{Y(ft_ref)-4}" fill="#d62728">fp32 fine-tuned as long: {ft_ref:.2f}</text>')
 o.append(f'<line x1="{P}" y1="{Y(f32["m30k"]-0.5)}" x2="{W-P}" y2="{Y(f32["m30k"]-0.5)}" stroke="#c88" stroke-dasharray="2 3"/>')
 o.append(f'<line x1="{X(2.5)}" y1="{P}" x2="{X(2.5)}" y2="{H-P}" stroke="#c88" stroke-dasharray="2 3"/>')
-for prefix, color in (("pack-", "#1f77b4"), ("ft-", "#d62728")):
+for prefix, color in (("pack-", "#1f77b4"), ("gptq-", "#9467bd"), ("ft-", "#d62728")):
     ser = sorted((r["bpw"], r["m30k"], e) for e, r in pts.items() if e.startswith(prefix))
     if len(ser) > 1:
         o.append('<polyline fill="none" stroke="%s" points="%s"/>' % (color, " ".join(f"{X(a)},{Y(b)}" for a, b, _ in ser)))
@@ -190,6 +202,7 @@ for e in ("q8", "q4"):
     o.append(f'<rect x="{X(r["bpw"])-4}" y="{Y(r["m30k"])-4}" width="8" height="8" fill="#2ca02c"/>'
              f'<text x="{X(r["bpw"])+6}" y="{Y(r["m30k"])+14}" fill="#2ca02c">{e}</text>')
 o.append(f'<text x="{W-P}" y="{H-P-10}" text-anchor="end"><tspan fill="#1f77b4">● petit pack</tspan>  '
+         f'<tspan fill="#9467bd">● pack --calib (GPTQ)</tspan>  '
          f'<tspan fill="#d62728">● with ECQ-aware fine-tuning</tspan>  <tspan fill="#2ca02c">■ q8, q4</tspan></text>')
 o.append("</svg>")
 open(svg, "w").write("\n".join(o))

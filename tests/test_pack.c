@@ -29,7 +29,7 @@ static size_t write_packed(const char *path, double lambda, int bits, pt_pack_st
     gguf_writer *w = gguf_writer_init();
     pt_config_to_gguf(&mf.cfg, w);
     pt_quant_keep keep = {0};
-    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, &keep, NULL, st) == 0, "pack: %s", pt_error());
+    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, NULL, 0, &keep, NULL, st) == 0, "pack: %s", pt_error());
     CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
     gguf_writer_free(w);
     pt_quant_keep_free(&keep);

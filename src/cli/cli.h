@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "model/model.h"
+#include "model/quantize.h"
 
 int cmd_train(int argc, char **argv);
 int cmd_distill(int argc, char **argv);
@@ -43,6 +44,13 @@ int cli_load_float_model(const char *cmd, const char *refusal, const char *path,
 /* copy g's metadata into w, except the petit.quant.* and petit.ecq.* keys
  * of an earlier quantization */
 void cli_copy_meta(gguf_writer *w, const gguf_file *g);
+
+/* GPTQ's statistics for m (cmd_quantize.c): the first max_lines sentences
+ * of the source-language file path are translated greedily, then run
+ * teacher-forced on their translations with pt_calib attached to the
+ * policy's tensors. 0 and *out, or non-zero after an error message. */
+int cli_calibrate(const char *cmd, const gguf_file *g, const char *model_path, pt_model *m,
+                  const pt_quant_policy *pol, const char *path, int max_lines, int quiet, pt_calib **out);
 /* A line reader over a file descriptor that flushes `flush` before every
  * read that might block, so results stream out as soon as they are ready.
  * Lines end at '\n' (not included); a last line without one is returned too.

@@ -26,13 +26,18 @@ static const char *usage_text =
     "                       tensor's weight variance per bit (0: plain rounding)\n"
     "  --bits B             grid of 2^(B-1)-1 levels each side of zero, B = 2..8 (default 8)\n"
     "  --tensors LIST       all (default) or a comma list of emb, attn, ffn\n"
+    "  --calib FILE         GPTQ with the ECQ quantizer: source-language sentences that\n"
+    "                       weigh each layer's errors by its inputs, which later columns\n"
+    "                       then absorb (default: plain ECQ, no data)\n"
+    "  --calib-lines N      use the first N non-empty lines (default 256)\n"
+    "  --damp X             GPTQ's damping, a fraction of the Hessian's mean diagonal (0.01)\n"
     "  --threads N          threads (default: all cores)\n"
     "  -q, --quiet          no per-tensor lines\n";
 
 int cmd_pack(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *groups = "all";
-    double lambda = -1;
-    long bits = 8, x;
+    const char *in = NULL, *out = NULL, *groups = "all", *calib_path = NULL;
+    double lambda = -1, damp = 0.01;
+    long bits = 8, x, calib_lines = 256;
     int quiet = 0, threads = 0, have_lambda = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -56,6 +61,12 @@ int cmd_pack(int argc, char **argv) {
         } else if (!strcmp(f, "--bits")) {
             if (cli_int("pack", f, v, 2, 8, &bits)) return 2;
         } else if (!strcmp(f, "--tensors")) groups = v;
+        else if (!strcmp(f, "--calib")) calib_path = v;
+        else if (!strcmp(f, "--calib-lines")) {
+            if (cli_int("pack", f, v, 1, 1000000, &calib_lines)) return 2;
+        } else if (!strcmp(f, "--damp")) {
+            if (cli_float("pack", f, v, 0.0, 10.0, &damp)) return 2;
+        }
         else if (!strcmp(f, "--threads")) {
             if (cli_int("pack", f, v, 0, 1024, &x)) return 2;
             threads = (int)x;
@@ -73,6 +84,12 @@ int cmd_pack(int argc, char **argv) {
     gguf_file *g;
     pt_model m;
     if (cli_load_float_model("pack", "is not a float model", in, &g, &m)) return 1;
+    pt_calib *calib = NULL;
+    if (calib_path && cli_calibrate("pack", g, in, &m, &pol, calib_path, (int)calib_lines, quiet, &calib)) {
+        pt_model_free(&m);
+        gguf_close(g);
+        return 1;
+    }
     double t0 = pt_time();
     gguf_writer *w = gguf_writer_init();
     cli_copy_meta(w, g);
@@ -80,7 +97,8 @@ int cmd_pack(int argc, char **argv) {
     pt_quant_keep keep = {0};
     pt_pack_stats st;
     int rc = 1;
-    if (pt_pack_add_tensors(w, &m, m.mem, &pol, lambda, (int)bits, &keep, quiet ? NULL : stderr, &st)) {
+    if (pt_pack_add_tensors(w, &m, m.mem, &pol, lambda, (int)bits, calib, damp, &keep, quiet ? NULL : stderr,
+                            &st)) {
         cli_fail("pack", "%s", pt_error());
     } else if (gguf_write(w, out)) {
         cli_fail("pack", "%s: %s", out, pt_error());
@@ -88,16 +106,17 @@ int cmd_pack(int argc, char **argv) {
         struct stat so;
         double ob = stat(out, &so) ? 0 : (double)so.st_size;
         fprintf(stderr,
-                "petit pack: %s -> %s: lambda %g, %d bits: %.0f weights coded in %.3f bits/weight "
+                "petit pack: %s -> %s: lambda %g, %d bits%s: %.0f weights coded in %.3f bits/weight "
                 "(entropy %.3f; every tensor decoded back exactly, its streams at most %+.2f%% over its "
                 "entropy), %.1f%% zeros; file %.2f MB -> %.2f MB (%.1fx smaller) in %.1f s\n",
-                in, out, lambda, (int)bits, st.params, st.bytes * 8 / st.params, st.entropy_bits / st.params,
+                in, out, lambda, (int)bits, calib ? ", GPTQ" : "", st.params, st.bytes * 8 / st.params, st.entropy_bits / st.params,
                 100 * (st.worst_ratio - 1), 100 * st.zeros / st.params, gguf_size(g) / 1e6, ob / 1e6,
                 gguf_size(g) / (ob > 0 ? ob : 1), pt_time() - t0);
         rc = 0;
     }
     pt_quant_keep_free(&keep);
     gguf_writer_free(w);
+    pt_calib_detach(calib);
     pt_model_free(&m);
     gguf_close(g);
     return rc;

@@ -38,14 +38,14 @@ static const char *usage_text =
 
 /* source lines of a calibration file, checked: text, not empty, and in the
  * model's vocabulary (mostly known pieces) */
-static int read_calib(const char *path, int max_lines, const spm_model *sp, const pt_config *c,
+static int read_calib(const char *cmd, const char *path, int max_lines, const spm_model *sp, const pt_config *c,
                       int ***ids_out, int **len_out, int *n_out) {
     size_t n;
     char *buf = pt_read_file(path, &n);
-    if (!buf) return cli_fail("quantize", "%s", pt_error());
+    if (!buf) return cli_fail(cmd, "%s", pt_error());
     if (memchr(buf, 0, n)) {
         free(buf);
-        return cli_fail("quantize", "%s: not a text file (it has NUL bytes)", path);
+        return cli_fail(cmd, "%s: not a text file (it has NUL bytes)", path);
     }
     int **ids = NULL, *lens = NULL, cnt = 0, cap = 0;
     long pieces = 0, unk = 0, lineno = 0;
@@ -57,7 +57,7 @@ static int read_calib(const char *path, int max_lines, const spm_model *sp, cons
     while (cnt < max_lines && pt_lines_next(&it, &s, &len)) {
         lineno++;
         if (!pt_utf8_valid(s, len)) {
-            rc = cli_fail("quantize", "%s:%ld: not UTF-8 text", path, lineno);
+            rc = cli_fail(cmd, "%s:%ld: not UTF-8 text", path, lineno);
             break;
         }
         int *v = NULL;
@@ -80,9 +80,9 @@ static int read_calib(const char *path, int max_lines, const spm_model *sp, cons
         ids[cnt] = v, lens[cnt] = k + 1, cnt++;
     }
     free(buf);
-    if (!rc && !cnt) rc = cli_fail("quantize", "%s: no sentences (the calibration file is empty)", path);
+    if (!rc && !cnt) rc = cli_fail(cmd, "%s: no sentences (the calibration file is empty)", path);
     if (!rc && unk * 5 > pieces)
-        rc = cli_fail("quantize", "%s does not match the model: %.0f%% of its pieces are unknown to the model's vocabulary",
+        rc = cli_fail(cmd, "%s does not match the model: %.0f%% of its pieces are unknown to the model's vocabulary",
                       path, 100.0 * unk / pieces);
     if (rc) {
         for (int i = 0; i < cnt; i++) free(ids[i]);
@@ -95,7 +95,8 @@ static int read_calib(const char *path, int max_lines, const spm_model *sp, cons
 
 /* translate the calibration sentences, then run the model teacher-forced on
  * its own translations with the statistics attached */
-static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, int n, int quiet) {
+static void calibrate(const char *cmd, pt_model *m, pt_calib *calib, int **src, const int *slen, int n,
+                      int quiet) {
     const pt_config *c = &m->cfg;
     const int batch = 16;
     pt_decoder *dec = pt_decoder_new(m);
@@ -141,13 +142,32 @@ static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, 
         int ntok;
         pt_forward(m, a, &bt, 0.0f, 0, &ntok);
         if (!quiet)
-            fprintf(stderr, "\rpetit quantize: calibration %d/%d sentences, %ld target tokens (%.0f s)", i + B, n,
+            fprintf(stderr, "\rpetit %s: calibration %d/%d sentences, %ld target tokens (%.0f s)", cmd, i + B, n,
                     rows, pt_time() - t0);
     }
     if (!quiet) fprintf(stderr, "\n");
     pt_acts_free(a);
     pt_decoder_free(dec);
     free(bsrc), free(tin), free(tout), free(tlen);
+}
+
+int cli_calibrate(const char *cmd, const gguf_file *g, const char *model_path, pt_model *m,
+                  const pt_quant_policy *pol, const char *path, int max_lines, int quiet, pt_calib **out) {
+    spm_model *sp = NULL, *tsp = NULL;
+    *out = NULL;
+    if (spm_from_gguf(g, "petit.tokenizer", &sp, &tsp)) return cli_fail(cmd, "%s: %s", model_path, pt_error());
+    int **ids = NULL, *lens = NULL, n = 0;
+    int rc = read_calib(cmd, path, max_lines, sp, &m->cfg, &ids, &lens, &n);
+    if (!rc) {
+        *out = pt_calib_attach(m, pol);
+        calibrate(cmd, m, *out, ids, lens, n, quiet);
+        m->observe = NULL; /* statistics are complete */
+        for (int i = 0; i < n; i++) free(ids[i]);
+        free(ids), free(lens);
+    }
+    spm_free(sp);
+    if (tsp) spm_free(tsp);
+    return rc;
 }
 
 int cmd_quantize(int argc, char **argv) {
@@ -208,20 +228,7 @@ int cmd_quantize(int argc, char **argv) {
     if (cli_load_float_model("quantize", "is already quantized", in, &g, &m)) return 1;
     int rc = 1;
     pt_calib *calib = NULL;
-    spm_model *sp = NULL, *tsp = NULL;
-    if (gptq) {
-        if (spm_from_gguf(g, "petit.tokenizer", &sp, &tsp)) {
-            cli_fail("quantize", "%s: %s", in, pt_error());
-            goto done;
-        }
-        int **ids = NULL, *lens = NULL, n = 0;
-        if (read_calib(calib_path, (int)calib_lines, sp, &m.cfg, &ids, &lens, &n)) goto done;
-        calib = pt_calib_attach(&m, &pol);
-        calibrate(&m, calib, ids, lens, n, quiet);
-        m.observe = NULL; /* statistics are complete */
-        for (int i = 0; i < n; i++) free(ids[i]);
-        free(ids), free(lens);
-    }
+    if (gptq && cli_calibrate("quantize", g, in, &m, &pol, calib_path, (int)calib_lines, quiet, &calib)) goto done;
     gguf_writer *w = gguf_writer_init();
     cli_copy_meta(w, g);
     pt_quant_set_keys(w, &pol, gptq ? "gptq" : "rtn");
@@ -242,8 +249,6 @@ int cmd_quantize(int argc, char **argv) {
     gguf_writer_free(w);
 done:
     pt_calib_detach(calib);
-    if (sp) spm_free(sp);
-    if (tsp) spm_free(tsp);
     pt_model_free(&m);
     gguf_close(g);
     return rc;

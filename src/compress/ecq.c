@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "base/base.h"
+#include "nn/gptq.h"
 #include "nn/quant.h"
 
 /* the best level for w given cost[] (bits of each level, INFINITY = dead):
@@ -134,5 +135,67 @@ int ecq_assign_rows(const float *w, int rows, int cols, int bits, double Lambda,
         if (res) *res = rr;
     }
     free(u), free(rms);
+    return rc;
+}
+
+int ecq_gptq_rows(const float *w, int rows, int cols, int bits, double Lambda, const double *H, double damp,
+                  int rounds, uint8_t *sym, uint16_t *row_step, ecq_result *res) {
+    ecq_result r0;
+    if (ecq_assign_rows(w, rows, cols, bits, Lambda, sym, row_step, NULL, 0, &r0)) return -1;
+    size_t n = (size_t)rows * cols;
+    int kmax = (1 << (bits - 1)) - 1;
+    float *step = pt_malloc((size_t)rows * sizeof(float)), *W = pt_malloc(n * sizeof(float));
+    double *lam_row = pt_malloc((size_t)rows * sizeof(double)), cost[256];
+    for (int r = 0; r < rows; r++) {
+        step[r] = nn_f32_from_fp16(row_step[r]);
+        double s = r0.delta > 0 ? step[r] / r0.delta : 1.0; /* the row's RMS, as its step carries it */
+        lam_row[r] = r0.lambda * s * s;
+    }
+    /* act-order: the columns whose inputs are largest go first, while the
+     * most columns remain to absorb their errors */
+    int *perm = pt_malloc((size_t)cols * sizeof(int));
+    for (int j = 0; j < cols; j++) perm[j] = j;
+    int act = !getenv("PT_NO_ACT_ORDER");
+    if (act)
+        for (int i = 1; i < cols; i++) { /* insertion sort, stable: H[j][j] descending */
+            int x = perm[i], j = i;
+            while (j > 0 && H[(size_t)perm[j - 1] * cols + perm[j - 1]] < H[(size_t)x * cols + x]) perm[j] = perm[j - 1], j--;
+            perm[j] = x;
+        }
+    double *Hp = pt_malloc((size_t)cols * cols * sizeof(double));
+    for (int i = 0; i < cols; i++)
+        for (int j = 0; j < cols; j++) Hp[(size_t)i * cols + j] = H[(size_t)perm[i] * cols + perm[j]];
+    uint8_t *sp = pt_malloc(n);
+    uint64_t cnt[256];
+    int rc = 0;
+    for (int it = 0; it < rounds && !rc; it++) {
+        /* code lengths from the current levels: ECQ's, then the sweep's own */
+        memset(cnt, 0, sizeof cnt);
+        for (size_t i = 0; i < n; i++) cnt[sym[i]]++;
+        for (int s = 0; s < 256; s++) cost[s] = cnt[s] ? -log2((double)cnt[s] / (double)n) : INFINITY;
+        if (!(cost[128] < INFINITY)) cost[128] = 30; /* zero stays possible */
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < cols; j++) W[(size_t)r * cols + j] = w[(size_t)r * cols + perm[j]];
+        rc = nn_gptq_ecq(W, rows, cols, Hp, damp, step, kmax, cost, lam_row, sp);
+        for (int r = 0; r < rows && !rc; r++)
+            for (int j = 0; j < cols; j++) sym[(size_t)r * cols + perm[j]] = sp[(size_t)r * cols + j];
+    }
+    free(perm), free(Hp), free(sp);
+    if (!rc && res) {
+        memset(cnt, 0, sizeof cnt);
+        double mse = 0, h = 0;
+        for (size_t i = 0; i < n; i++) {
+            cnt[sym[i]]++;
+            double e = (double)w[i] - (double)((int)sym[i] - 128) * step[i / (size_t)cols];
+            mse += e * e;
+        }
+        *res = r0;
+        res->levels = 0;
+        for (int s = 0; s < 256; s++)
+            if (cnt[s]) h -= (double)cnt[s] / (double)n * log2((double)cnt[s] / (double)n), res->levels++;
+        res->entropy = h, res->mse = mse / (double)n, res->sparsity = (double)cnt[128] / (double)n;
+        res->rounds = rounds;
+    }
+    free(step), free(W), free(lam_row);
     return rc;
 }

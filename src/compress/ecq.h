@@ -55,4 +55,14 @@ int ecq_assign_rows(const float *w, int rows, int cols, int bits, double Lambda,
 int ecq_assign(const float *w, size_t n, int bits, double Lambda, uint8_t *sym, double *prob,
                int max_rounds, ecq_result *res);
 
+/* ecq_assign_rows, then GPTQ's sweep with the ECQ quantizer (nn/gptq.h's
+ * nn_gptq_ecq) on the same row steps: each column's levels are chosen on
+ * weights that carry the earlier columns' errors, pushed through H = X^T X
+ * of the layer's calibration inputs (cols, cols), and a column whose error
+ * costs the output less pays more for bits. The code lengths are re-estimated
+ * from the levels before each of `rounds` sweeps (the first from ECQ's).
+ * res: as ecq_assign_rows (mse against w). Returns 0, or -1 with pt_error. */
+int ecq_gptq_rows(const float *w, int rows, int cols, int bits, double Lambda, const double *H, double damp,
+                  int rounds, uint8_t *sym, uint16_t *row_step, ecq_result *res);
+
 #endif

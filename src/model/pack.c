@@ -15,7 +15,8 @@ static void key(char *buf, size_t n, const char *name, const char *field) {
 }
 
 int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
-                        double Lambda, int bits, pt_quant_keep *keep, FILE *progress, pt_pack_stats *st) {
+                        double Lambda, int bits, const pt_calib *calib, double damp, pt_quant_keep *keep,
+                        FILE *progress, pt_pack_stats *st) {
     memset(st, 0, sizeof *st);
     keep->bufs = pt_calloc((size_t)m->n_tensors, sizeof(void *));
     keep->n = m->n_tensors;
@@ -33,9 +34,13 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
         uint8_t *sym = pt_malloc(n);
         uint16_t *steps = pt_malloc((size_t)t->rows * sizeof(uint16_t));
         ecq_result r;
-        if (ecq_assign_rows(src, t->rows, t->cols, bits, Lambda, sym, steps, NULL, 0, &r)) {
+        const double *H = pt_calib_H(calib, i);
+        if (H ? ecq_gptq_rows(src, t->rows, t->cols, bits, Lambda, H, damp, 2, sym, steps, &r)
+              : ecq_assign_rows(src, t->rows, t->cols, bits, Lambda, sym, steps, NULL, 0, &r)) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", pt_error());
             free(sym), free(steps);
-            return -1;
+            return pt_set_error("pack: %s: %s", t->name, msg);
         }
         uint64_t cnt[256] = {0};
         for (size_t j = 0; j < n; j++) cnt[sym[j]]++;

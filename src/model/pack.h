@@ -38,10 +38,13 @@ typedef struct {
 
 /* Add m's tensors to w, the policy's ones ECQ-assigned (Lambda, bits) and
  * coded; each tensor's streams are decoded back at once and compared with
- * the levels (an error if they differ). Buffers in keep (as pt_quant_add_tensors). progress: a line per
- * tensor, or NULL. */
+ * the levels (an error if they differ). Where calib (or NULL) has
+ * statistics for a tensor, the levels come from GPTQ's sweep with the ECQ
+ * quantizer (compress/ecq.h's ecq_gptq_rows, damping damp). Buffers in keep
+ * (as pt_quant_add_tensors). progress: a line per tensor, or NULL. */
 int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
-                        double Lambda, int bits, pt_quant_keep *keep, FILE *progress, pt_pack_stats *st);
+                        double Lambda, int bits, const pt_calib *calib, double damp, pt_quant_keep *keep,
+                        FILE *progress, pt_pack_stats *st);
 
 /* The file-level keys of a packed model: petit.quant.* (method ecq, type =
  * the integer type the coded tensors load as) and petit.ecq.lambda, .bits */

@@ -220,6 +220,10 @@ pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p) {
 
 long pt_calib_rows(const pt_calib *c, int tensor) { return c->rows[tensor]; }
 
+const double *pt_calib_H(const pt_calib *c, int tensor) {
+    return c && c->H[tensor] && c->rows[tensor] > 0 ? c->H[tensor] : NULL;
+}
+
 void pt_calib_detach(pt_calib *c) {
     if (!c) return;
     c->m->observe = NULL;

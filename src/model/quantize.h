@@ -64,6 +64,8 @@ void pt_lsq_backward(const pt_model *m, const pt_quant_policy *p, const float *w
 typedef struct pt_calib pt_calib;
 pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p);
 long pt_calib_rows(const pt_calib *c, int tensor); /* rows seen by a tensor */
+/* the tensor's H = sum X^T X (cols, cols), or NULL if it saw no rows */
+const double *pt_calib_H(const pt_calib *c, int tensor);
 void pt_calib_detach(pt_calib *c); /* frees; m->observe is cleared */
 
 /* Add m's tensors (weights in block, m's layout) to w, the policy's ones

@@ -138,17 +138,20 @@ static void sweep_tile(int type, unsigned char *dst, float *W, int r0, int r1, i
     }
 }
 
-int nn_gptq_quantize(int type, void *dst, float *W, int rows, int cols, const double *H, double damp) {
-    if (type != NN_Q8_0 && type != NN_Q4_0) return pt_set_error("gptq: type %d is not Q8_0 or Q4_0", type);
-    if (cols <= 0 || cols % NN_QK || rows < 0)
-        return pt_set_error("gptq: bad shape (%d, %d): cols must be a positive multiple of %d", rows, cols,
-                            NN_QK);
-    if (!(damp >= 0.0) || !isfinite(damp)) return pt_set_error("gptq: bad damping %g", damp);
+/* The dead inputs of H zeroed in W, then U (cols, cols) with U^T U =
+ * (H + damping)^-1, damping raised as nn_gptq_quantize says. NULL, with
+ * pt_set_error, when H is not finite or not positive definite. */
+static float *gptq_prepare(float *W, int rows, int cols, const double *H, double damp) {
+    if (!(damp >= 0.0) || !isfinite(damp)) {
+        pt_set_error("gptq: bad damping %g", damp);
+        return NULL;
+    }
     size_t nn = (size_t)cols * cols;
     for (size_t e = 0; e < nn; e++)
-        if (!isfinite(H[e]))
-            return pt_set_error("gptq: H[%zu][%zu] is not finite", e / (size_t)cols, e % (size_t)cols);
-
+        if (!isfinite(H[e])) {
+            pt_set_error("gptq: H[%zu][%zu] is not finite", e / (size_t)cols, e % (size_t)cols);
+            return NULL;
+        }
     double *A = pt_malloc(3 * nn * sizeof *A), *V = A + nn, *T = V + nn;
     float *U = pt_malloc(nn * sizeof *U);
     /* inputs that are never active: no information, the weight is moot */
@@ -160,7 +163,6 @@ int nn_gptq_quantize(int type, void *dst, float *W, int rows, int cols, const do
         mean += h == 0.0 ? 1.0 : h;
     }
     mean /= cols;
-
     int rc = -1, piv = 0;
     double f = damp;
     for (int attempt = 0; attempt < 3 && rc; attempt++) {
@@ -172,18 +174,88 @@ int nn_gptq_quantize(int type, void *dst, float *W, int rows, int cols, const do
         }
         rc = hinv_factor(U, A, V, T, cols, &piv);
     }
+    free(A);
     if (rc) {
         pt_set_error("gptq: H (%d x %d) is not positive definite (pivot %d), even with damping %g", cols, cols,
                      piv, f);
-    } else {
-        int tiles = (rows + GPTQ_TILE - 1) / GPTQ_TILE;
+        free(U);
+        return NULL;
+    }
+    return U;
+}
+
+int nn_gptq_quantize(int type, void *dst, float *W, int rows, int cols, const double *H, double damp) {
+    if (type != NN_Q8_0 && type != NN_Q4_0) return pt_set_error("gptq: type %d is not Q8_0 or Q4_0", type);
+    if (cols <= 0 || cols % NN_QK || rows < 0)
+        return pt_set_error("gptq: bad shape (%d, %d): cols must be a positive multiple of %d", rows, cols,
+                            NN_QK);
+    float *U = gptq_prepare(W, rows, cols, H, damp);
+    if (!U) return -1;
+    int tiles = (rows + GPTQ_TILE - 1) / GPTQ_TILE;
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int t = 0; t < tiles; t++) {
-            int r0 = t * GPTQ_TILE, r1 = r0 + GPTQ_TILE < rows ? r0 + GPTQ_TILE : rows;
-            sweep_tile(type, dst, W, r0, r1, cols, U);
+    for (int t = 0; t < tiles; t++) {
+        int r0 = t * GPTQ_TILE, r1 = r0 + GPTQ_TILE < rows ? r0 + GPTQ_TILE : rows;
+        sweep_tile(type, dst, W, r0, r1, cols, U);
+    }
+    free(U);
+    return 0;
+}
+
+/* ---- GPTQ with the entropy-constrained quantizer -------------------------- */
+
+/* the level k (|k| <= kmax) of w on step d minimizing (w - k d)^2 + lam * bits[k + 128],
+ * among the levels between 0 and the nearest one (and one past it) */
+static inline int ecq_pick(float w, float d, int kmax, const double *bits, double lam) {
+    int kn = d > 0 ? (int)lrintf(w / d) : 0;
+    if (kn > kmax) kn = kmax;
+    if (kn < -kmax) kn = -kmax;
+    int lo = kn < 0 ? kn - (kn > -kmax) : 0, hi = kn > 0 ? kn + (kn < kmax) : 0;
+    if (kn == 0) lo = -1 > -kmax ? -1 : -kmax, hi = kmax > 0 ? 1 : 0;
+    int best = 0;
+    double bc = INFINITY;
+    for (int k = lo; k <= hi; k++) {
+        double b = bits[k + 128];
+        if (!isfinite(b)) continue; /* a dead level */
+        double e = (double)w - (double)k * d, c = e * e + lam * b;
+        if (c < bc) bc = c, best = k;
+    }
+    return best;
+}
+
+int nn_gptq_ecq(float *W, int rows, int cols, const double *H, double damp, const float *step, int kmax,
+                const double *bits, const double *lam_row, uint8_t *sym) {
+    if (cols <= 0 || rows < 0) return pt_set_error("gptq: bad shape (%d, %d)", rows, cols);
+    float *U = gptq_prepare(W, rows, cols, H, damp);
+    if (!U) return -1;
+    /* a column's penalty scale: U_jj^2 (what quantizing it costs the layer's
+     * output, per squared error, is 1 / U_jj^2) over its mean across columns */
+    double *colf = pt_malloc((size_t)cols * sizeof(double)), m = 0;
+    for (int j = 0; j < cols; j++) m += 1.0 / ((double)U[(size_t)j * cols + j] * U[(size_t)j * cols + j]);
+    m /= cols;
+    for (int j = 0; j < cols; j++) colf[j] = (double)U[(size_t)j * cols + j] * U[(size_t)j * cols + j] * m;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int r = 0; r < rows; r++) {
+        float *w = W + (size_t)r * cols, E[GPTQ_BLOCK];
+        uint8_t *sr = sym + (size_t)r * cols;
+        float d = step[r];
+        for (int b0 = 0; b0 < cols; b0 += GPTQ_BLOCK) {
+            int b1 = b0 + GPTQ_BLOCK < cols ? b0 + GPTQ_BLOCK : cols;
+            for (int j = b0; j < b1; j++) {
+                const float *uj = U + (size_t)j * cols;
+                int k = ecq_pick(w[j], d, kmax, bits, lam_row[r] * colf[j]);
+                sr[j] = (uint8_t)(k + 128);
+                float e = (w[j] - (float)k * d) / uj[j];
+                E[j - b0] = e;
+                for (int c = j + 1; c < b1; c++) w[c] -= e * uj[c];
+            }
+            for (int j = b0; j < b1; j++) {
+                const float *uj = U + (size_t)j * cols;
+                float e = E[j - b0];
+                for (int c = b1; c < cols; c++) w[c] -= e * uj[c];
+            }
         }
     }
-    free(A);
+    free(colf);
     free(U);
-    return rc;
+    return 0;
 }

@@ -22,6 +22,8 @@
 #ifndef PETIT_GPTQ_H
 #define PETIT_GPTQ_H
 
+#include <stdint.h>
+
 /* H (in, in) += X^T X for X (n, in) row-major; H is double, row-major,
  * full (both triangles), zeroed by the caller before the first call. */
 void nn_gptq_accumulate(double *H, const float *X, int n, int in);
@@ -37,5 +39,17 @@ void nn_gptq_accumulate(double *H, const float *X, int n, int in);
  * Returns 0, or -1 with pt_set_error (H not finite or not positive
  * definite, bad arguments); dst is then unspecified. */
 int nn_gptq_quantize(int type, void *dst, float *W, int rows, int cols, const double *H, double damp);
+
+/* GPTQ's sweep with an entropy-constrained quantizer instead of rounding
+ * (compress/ecq.h's ecq_gptq_rows): row r's weights take levels k * step[r],
+ * |k| <= kmax, each column's level minimizing
+ *     (w - k step[r])^2 + lam_row[r] * f_j * bits[k + 128]
+ * on the error-updated weights, f_j = U_jj^2 / mean(1 / U_ii^2) (columns whose
+ * error costs the output less pay more for bits; f = 1 for a diagonal H);
+ * bits[s] is the code length of symbol s (INFINITY: a dead level, never
+ * taken; level 0 must live). sym (rows * cols) receives k + 128. W is
+ * scratch; damping and errors as nn_gptq_quantize. No restriction on cols. */
+int nn_gptq_ecq(float *W, int rows, int cols, const double *H, double damp, const float *step, int kmax,
+                const double *bits, const double *lam_row, uint8_t *sym);
 
 #endif

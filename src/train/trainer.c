@@ -373,7 +373,7 @@ static int save_packed(const pt_trainer *t, const spm_model *sp, const char *pat
     pt_pack_stats st;
     pt_quant_policy pol = ecq_policy();
     pt_pack_set_keys(w, &pol, t->opts.ecq_lambda, t->opts.ecq_bits);
-    int rc = pt_pack_add_tensors(w, &t->model, t->model.mem, &pol, t->opts.ecq_lambda, t->opts.ecq_bits,
+    int rc = pt_pack_add_tensors(w, &t->model, t->model.mem, &pol, t->opts.ecq_lambda, t->opts.ecq_bits, NULL, 0,
                                  &keep, NULL, &st);
     if (!rc) rc = gguf_write(w, path);
     pt_quant_keep_free(&keep);
