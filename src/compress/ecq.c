@@ -155,9 +155,7 @@ int ecq_gptq_rows(const float *w, int rows, int cols, int bits, double Lambda, c
      * most columns remain to absorb their errors */
     int *perm = pt_malloc((size_t)cols * sizeof(int));
     for (int j = 0; j < cols; j++) perm[j] = j;
-    int act = !getenv("PT_NO_ACT_ORDER");
-    if (act)
-        for (int i = 1; i < cols; i++) { /* insertion sort, stable: H[j][j] descending */
+    for (int i = 1; i < cols; i++) { /* insertion sort, stable: H[j][j] descending */
             int x = perm[i], j = i;
             while (j > 0 && H[(size_t)perm[j - 1] * cols + perm[j - 1]] < H[(size_t)x * cols + x]) perm[j] = perm[j - 1], j--;
             perm[j] = x;
