@@ -58,6 +58,21 @@ head -c $((s1 - 500)) "$W/p.gguf" > "$W/cut.gguf"
 "$P" translate -m "$W/cut.gguf" --threads 1 < "$W/t.en" > /dev/null 2> "$W/err"; rc=$?
 [ $rc -eq 1 ] && ok "truncated packed file: exit 1 ($(head -1 "$W/err"))" || bad "truncated packed file: exit $rc"
 
+# GPTQ with the rate shared by sensitivity: runs, translates, and a cached calibration gives the same file
+head -40 "$DATA/dev/multi30k-val.en" > "$W/calib.en"
+"$P" pack -m "$M" -o "$W/f.gguf" --lambda 0.05 --calib "$W/calib.en" --fisher 0.75 --calib-cache "$W/c.bin" \
+    --threads 2 2> "$W/err"; rc=$?
+mults=$(grep -o "lambda x[0-9.]*" "$W/err" | sort -u | wc -l)
+[ $rc -eq 0 ] && [ "$mults" -gt 3 ] && ok "pack --calib --fisher 0.75: $mults distinct lambda multipliers" ||
+    bad "pack --fisher: exit $rc, $mults multipliers: $(tail -3 "$W/err")"
+"$P" translate -m "$W/f.gguf" --beam 2 --threads 1 < "$W/t.en" > "$W/f.txt" 2> "$W/err"; rc=$?
+[ $rc -eq 0 ] && [ "$(wc -l < "$W/f.txt")" -eq 40 ] && ok "the --fisher model translates" || bad "translate: $rc $(cat "$W/err")"
+"$P" pack -m "$M" -o "$W/f2.gguf" --lambda 0.05 --calib "$W/calib.en" --fisher 0.75 --calib-cache "$W/c.bin" \
+    --threads 2 2> "$W/err"; rc=$?
+[ $rc -eq 0 ] && grep -q "statistics from" "$W/err" && cmp -s "$W/f.gguf" "$W/f2.gguf" &&
+    ok "a second run reads the cached statistics and writes the same file" ||
+    bad "cached run: exit $rc, $(grep -c 'statistics from' "$W/err") cache reads, files $(cmp "$W/f.gguf" "$W/f2.gguf" 2>&1)"
+
 expect() { # expect CODE WORD description -- args
     local code=$1 word=$2 what=$3; shift 4
     rm -f "$W/o.gguf"
@@ -73,6 +88,8 @@ expect 2 "bits" "bits 1" -- -m "$M" -o "$W/o.gguf" --lambda 0.1 --bits 1
 expect 2 "bits" "bits 9" -- -m "$M" -o "$W/o.gguf" --lambda 0.1 --bits 9
 expect 1 "not a float model" "a packed model as input" -- -m "$W/p.gguf" -o "$W/o.gguf" --lambda 0.1
 expect 2 "overwrite" "output = input" -- -m "$M" -o "$M" --lambda 0.1
+expect 2 "needs --calib" "--fisher without --calib" -- -m "$M" -o "$W/o.gguf" --lambda 0.1 --fisher 1
+expect 2 "fisher" "--fisher negative" -- -m "$M" -o "$W/o.gguf" --lambda 0.1 --calib "$W/calib.en" --fisher -1
 [ "$(sha256sum < "$M")" = "$sum0" ] && ok "input untouched after the bad runs" || bad "input changed"
 "$P" pack --help | grep -q -- "--lambda" && ok "--help" || bad "--help"
 

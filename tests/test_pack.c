@@ -8,7 +8,13 @@
  *    wrong stream length, a row step that is not a positive number: loading
  *    fails with an error naming the tensor, never returns a model.
  * 4. ECQ: a larger lambda gives fewer bits and more zeros; lambda 0 is
- *    plain rounding on the grid. */
+ *    plain rounding on the grid.
+ * 5. Sharing the rate by sensitivity: pt_lambda_allocate's multipliers
+ *    (power 1: lambda x sensitivity the same for all; geometric mean 1;
+ *    power 0: all 1); the Fisher's diagonal as the sum of the samples' g^2,
+ *    tensor by tensor; a tensor whose lambda is multiplied codes in fewer
+ *    bits; the statistics cache gives back what was saved, and refuses
+ *    another key or a cut file. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,19 +29,108 @@
 
 static pt_model mf;
 
-static size_t write_packed(const char *path, double lambda, int bits, pt_pack_stats *st) {
+static size_t write_packed_calib(const char *path, double lambda, int bits, const pt_calib *calib,
+                                 pt_pack_stats *st, FILE *progress) {
     pt_quant_policy pol;
     pt_quant_policy_default(&pol, NN_Q8_0);
     gguf_writer *w = gguf_writer_init();
     pt_config_to_gguf(&mf.cfg, w);
     pt_quant_keep keep = {0};
-    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, NULL, 0, &keep, NULL, st) == 0, "pack: %s", pt_error());
+    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, calib, 0.01, &keep, progress, st) == 0, "pack: %s",
+          pt_error());
     CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
     gguf_writer_free(w);
     pt_quant_keep_free(&keep);
     size_t n;
     free(pt_read_file(path, &n));
     return n;
+}
+
+static size_t write_packed(const char *path, double lambda, int bits, pt_pack_stats *st) {
+    return write_packed_calib(path, lambda, bits, NULL, st, NULL);
+}
+
+static void check_allocate(void) {
+    double sens[4] = {1.0, 4.0, 0.25, 0.0}, n[4] = {100, 100, 200, 50}, mult[4];
+    pt_lambda_allocate(sens, n, 4, 1.0, mult);
+    double lg = 0, nn = 0;
+    for (int i = 0; i < 3; i++) lg += n[i] * log(mult[i]), nn += n[i];
+    CHECK(fabs(lg / nn) < 1e-12, "the multipliers' weighted geometric mean is %g, not 1", exp(lg / nn));
+    CHECK(fabs(mult[0] * sens[0] - mult[1] * sens[1]) < 1e-12 && fabs(mult[1] * sens[1] - mult[2] * sens[2]) < 1e-12,
+          "power 1: lambda x sensitivity differs: %g %g %g", mult[0] * sens[0], mult[1] * sens[1], mult[2] * sens[2]);
+    CHECK(mult[3] == 1.0, "no sensitivity: multiplier %g, not 1", mult[3]);
+    pt_lambda_allocate(sens, n, 4, 0.5, mult);
+    CHECK(fabs(mult[0] / mult[1] - 2.0) < 1e-12, "power 0.5: 4x the sensitivity gives %g x the lambda, not 1/2",
+          mult[1] / mult[0]);
+    pt_lambda_allocate(sens, n, 4, 0.0, mult);
+    CHECK(mult[0] == 1 && mult[1] == 1 && mult[2] == 1, "power 0: multipliers %g %g %g", mult[0], mult[1], mult[2]);
+}
+
+/* the Fisher from two sentences' gradients; the allocation reaches pack;
+ * the cache round trip */
+static void check_fisher(const char *path) {
+    pt_quant_policy pol;
+    pt_quant_policy_default(&pol, NN_Q8_0);
+    pt_calib *c = pt_calib_attach(&mf, &pol);
+    mf.observe = NULL; /* only the gradients here */
+    int src[2][6] = {{5, 9, 17, 33, 2, 0}, {44, 7, 2, 0, 0, 0}}, slen[2] = {5, 3};
+    int tin[2][5] = {{1, 12, 80, 6, 0}, {1, 99, 0, 0, 0}}, tout[2][5] = {{12, 80, 6, 2, 0}, {99, 2, 0, 0, 0}};
+    int tlen[2] = {4, 2}, ntok;
+    pt_acts *a = pt_acts_new(&mf.cfg, 1, 6, 5);
+    float *g[2];
+    for (int s = 0; s < 2; s++) {
+        g[s] = pt_calloc(mf.n_params, sizeof(float));
+        pt_batch b = {1, 6, 5, src[s], &slen[s], tin[s], tout[s], &tlen[s], NULL};
+        pt_forward_backward(&mf, a, &b, 0.0f, 0, 1.0f, g[s], &ntok);
+        pt_calib_add_grads(c, g[s]);
+    }
+    int emb = pt_model_find(&mf, "tok_emb.weight"), up = pt_model_find(&mf, "dec.1.ffn.up.weight");
+    int ok = 1;
+    for (int i = 0; i < mf.n_tensors; i++) {
+        const pt_tensor *t = &mf.tensors[i];
+        size_t n = (size_t)t->rows * t->cols;
+        double ss = 0;
+        for (int s = 0; s < 2; s++)
+            for (size_t j = 0; j < n; j++) ss += (double)g[s][t->offset + j] * g[s][t->offset + j];
+        double want = ss / (2.0 * n), got = pt_calib_fisher(c, i);
+        if (t->rows > 1 && !(fabs(got - want) <= 1e-9 * want && got > 0)) ok = 0;
+    }
+    CHECK(ok, "the Fisher's diagonal is not the samples' mean g^2, tensor by tensor");
+    CHECK(pt_calib_allocate(c, mf.mem, 1.0) == 0, "allocate: %s", pt_error());
+    double se = pt_calib_fisher(c, emb), su = pt_calib_fisher(c, up);
+    CHECK(se > 0 && su > 0 && pt_calib_scale(c, emb) != pt_calib_scale(c, up), "fisher %g %g, scales %g %g", se, su,
+          pt_calib_scale(c, emb), pt_calib_scale(c, up));
+    /* a calib without H (no forward observed) codes plainly, with each tensor's share of lambda */
+    pt_pack_stats s0, s1;
+    write_packed_calib(path, 0.05, 8, NULL, &s0, NULL);
+    write_packed_calib(path, 0.05, 8, c, &s1, NULL);
+    CHECK(s1.bytes != s0.bytes, "the multipliers did not change the coded size (%g bytes both)", s0.bytes);
+    /* the cache */
+    char cpath[300];
+    snprintf(cpath, sizeof cpath, "%s.calib", path);
+    CHECK(pt_calib_save(c, cpath, 42) == 0, "save: %s", pt_error());
+    pt_calib *d = NULL;
+    CHECK(pt_calib_load(&mf, &pol, cpath, 42, &d) == 0 && d, "load");
+    if (d) {
+        int same = 1;
+        for (int i = 0; i < mf.n_tensors; i++)
+            same &= pt_calib_fisher(d, i) == pt_calib_fisher(c, i) && pt_calib_rows(d, i) == pt_calib_rows(c, i);
+        CHECK(same, "the cache's Fisher and rows differ from the saved ones");
+        CHECK(mf.observe == NULL, "a loaded cache observes the model's passes");
+        pt_calib_detach(d);
+    }
+    CHECK(pt_calib_load(&mf, &pol, cpath, 43, &d) == 1 && !d, "another key is not refused");
+    size_t len;
+    char *buf = pt_read_file(cpath, &len);
+    FILE *f = fopen(cpath, "wb");
+    fwrite(buf, 1, len - 100, f);
+    fclose(f);
+    free(buf);
+    CHECK(pt_calib_load(&mf, &pol, cpath, 42, &d) == 1 && !d, "a cut cache is not refused");
+    unlink(cpath);
+    free(g[0]), free(g[1]);
+    pt_acts_free(a);
+    pt_calib_detach(c);
 }
 
 static void roundtrip(const char *path, double lambda, int bits) {
@@ -201,6 +296,8 @@ int main(void) {
     damaged(path, "a rANS table that does not sum", bad_table_sum);
     damaged(path, "stream lengths moved by a byte", bad_len);
     damaged(path, "a NaN row step", bad_step);
+    check_allocate();
+    check_fisher(path);
     unlink(path);
 
     /* ECQ itself: rounding at lambda 0; bad arguments */

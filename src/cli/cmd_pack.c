@@ -30,13 +30,18 @@ static const char *usage_text =
     "                       weigh each layer's errors by its inputs, which later columns\n"
     "                       then absorb (default: plain ECQ, no data)\n"
     "  --calib-lines N      use the first N non-empty lines (default 256)\n"
+    "  --calib-cache FILE   keep the calibration's statistics in FILE and reuse them while\n"
+    "                       model, tensors and sentences are the same (sweeps over lambda)\n"
     "  --damp X             GPTQ's damping, a fraction of the Hessian's mean diagonal (0.01)\n"
+    "  --fisher P           with --calib: share the bits across tensors by their sensitivity\n"
+    "                       (the Fisher's diagonal from the calibration sentences' gradients):\n"
+    "                       tensor t's lambda times (mean s / s_t)^P; 0: the same lambda for all\n"
     "  --threads N          threads (default: all cores)\n"
     "  -q, --quiet          no per-tensor lines\n";
 
 int cmd_pack(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *groups = "all", *calib_path = NULL;
-    double lambda = -1, damp = 0.01;
+    const char *in = NULL, *out = NULL, *groups = "all", *calib_path = NULL, *cache = NULL;
+    double lambda = -1, damp = 0.01, fisher = 0;
     long bits = 8, x, calib_lines = 256;
     int quiet = 0, threads = 0, have_lambda = 0;
     for (int i = 1; i < argc; i++) {
@@ -66,6 +71,9 @@ int cmd_pack(int argc, char **argv) {
             if (cli_int("pack", f, v, 1, 1000000, &calib_lines)) return 2;
         } else if (!strcmp(f, "--damp")) {
             if (cli_float("pack", f, v, 0.0, 10.0, &damp)) return 2;
+        } else if (!strcmp(f, "--calib-cache")) cache = v;
+        else if (!strcmp(f, "--fisher")) {
+            if (cli_float("pack", f, v, 0.0, 4.0, &fisher)) return 2;
         }
         else if (!strcmp(f, "--threads")) {
             if (cli_int("pack", f, v, 0, 1024, &x)) return 2;
@@ -74,6 +82,7 @@ int cmd_pack(int argc, char **argv) {
     }
     if (!in || !out) return cli_usage("pack", "-m MODEL and -o OUT are required");
     if (!have_lambda) return cli_usage("pack", "--lambda L is required (try 0.05)");
+    if (fisher > 0 && !calib_path) return cli_usage("pack", "--fisher needs --calib FILE");
     if (!strcmp(in, out) || cli_same_file(in, out))
         return cli_usage("pack", "the output would overwrite the input model");
     pt_quant_policy pol;
@@ -85,7 +94,11 @@ int cmd_pack(int argc, char **argv) {
     pt_model m;
     if (cli_load_float_model("pack", "is not a float model", in, &g, &m)) return 1;
     pt_calib *calib = NULL;
-    if (calib_path && cli_calibrate("pack", g, in, &m, &pol, calib_path, (int)calib_lines, quiet, &calib)) {
+    if (calib_path && (cli_calibrate("pack", g, in, &m, &pol, calib_path, (int)calib_lines, fisher > 0, cache, quiet,
+                                     &calib) ||
+                       (fisher > 0 && pt_calib_allocate(calib, m.mem, fisher) &&
+                        cli_fail("pack", "%s: %s", calib_path, pt_error())))) {
+        pt_calib_detach(calib);
         pt_model_free(&m);
         gguf_close(g);
         return 1;

@@ -12,6 +12,7 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "compress/rans.h"
 #include "decode/decode.h"
 #include "model/quantize.h"
 #include "nn/nn.h"
@@ -94,9 +95,10 @@ static int read_calib(const char *cmd, const char *path, int max_lines, const sp
 }
 
 /* translate the calibration sentences, then run the model teacher-forced on
- * its own translations with the statistics attached */
+ * its own translations with the statistics attached; with grads, also each
+ * sentence's gradient of its loss (the Fisher's samples) */
 static void calibrate(const char *cmd, pt_model *m, pt_calib *calib, int **src, const int *slen, int n,
-                      int quiet) {
+                      int grads, int quiet) {
     const pt_config *c = &m->cfg;
     const int batch = 16;
     pt_decoder *dec = pt_decoder_new(m);
@@ -107,6 +109,7 @@ static void calibrate(const char *cmd, pt_model *m, pt_calib *calib, int **src, 
     int *bsrc = pt_malloc((size_t)batch * P * sizeof(int)), *tin = pt_malloc((size_t)batch * P * sizeof(int));
     int *tout = pt_malloc((size_t)batch * P * sizeof(int)), *tlen = pt_malloc(batch * sizeof(int));
     pt_acts *a = pt_acts_new(c, batch, P, P);
+    float *g = grads ? pt_malloc(m->n_params * sizeof(float)) : NULL;
     long rows = 0;
     double t0 = pt_time();
     for (int i = 0; i < n; i += batch) {
@@ -141,6 +144,18 @@ static void calibrate(const char *cmd, pt_model *m, pt_calib *calib, int **src, 
         pt_batch bt = {B, S, T, bsrc, slen + i, tin, tout, tlen, NULL};
         int ntok;
         pt_forward(m, a, &bt, 0.0f, 0, &ntok);
+        if (g) { /* one sentence at a time: a sample of the Fisher is one sentence's gradient */
+            obs = m->observe;
+            m->observe = NULL;
+            for (int b = 0; b < B; b++) {
+                int S1 = slen[i + b], T1 = tlen[b];
+                pt_batch b1 = {1, S1, T1, src[i + b], slen + i + b, tin + b * T, tout + b * T, tlen + b, NULL};
+                memset(g, 0, m->n_params * sizeof(float));
+                pt_forward_backward(m, a, &b1, 0.0f, 0, 1.0f, g, &ntok);
+                pt_calib_add_grads(calib, g);
+            }
+            m->observe = obs;
+        }
         if (!quiet)
             fprintf(stderr, "\rpetit %s: calibration %d/%d sentences, %ld target tokens (%.0f s)", cmd, i + B, n,
                     rows, pt_time() - t0);
@@ -148,20 +163,37 @@ static void calibrate(const char *cmd, pt_model *m, pt_calib *calib, int **src, 
     if (!quiet) fprintf(stderr, "\n");
     pt_acts_free(a);
     pt_decoder_free(dec);
+    free(g);
     free(bsrc), free(tin), free(tout), free(tlen);
 }
 
 int cli_calibrate(const char *cmd, const gguf_file *g, const char *model_path, pt_model *m,
-                  const pt_quant_policy *pol, const char *path, int max_lines, int quiet, pt_calib **out) {
+                  const pt_quant_policy *pol, const char *path, int max_lines, int grads, const char *cache,
+                  int quiet, pt_calib **out) {
     spm_model *sp = NULL, *tsp = NULL;
     *out = NULL;
     if (spm_from_gguf(g, "petit.tokenizer", &sp, &tsp)) return cli_fail(cmd, "%s: %s", model_path, pt_error());
     int **ids = NULL, *lens = NULL, n = 0;
     int rc = read_calib(cmd, path, max_lines, sp, &m->cfg, &ids, &lens, &n);
     if (!rc) {
-        *out = pt_calib_attach(m, pol);
-        calibrate(cmd, m, *out, ids, lens, n, quiet);
-        m->observe = NULL; /* statistics are complete */
+        /* the cache's key: the weights, the policy and the sentences' ids; a
+         * cache without gradients does not serve a run that wants them */
+        uint64_t key = rans_hash((const uint8_t *)m->mem, m->n_params * sizeof(float));
+        key = pt_hash_u64(key ^ rans_hash((const uint8_t *)pol, sizeof *pol));
+        for (int i = 0; i < n; i++) key = pt_hash_u64(key ^ rans_hash((const uint8_t *)ids[i], (size_t)lens[i] * sizeof(int)));
+        if (cache && !pt_calib_load(m, pol, cache, key, out) && grads && !pt_calib_has_grads(*out)) {
+            pt_calib_detach(*out);
+            *out = NULL;
+        }
+        if (*out) {
+            if (!quiet) fprintf(stderr, "petit %s: calibration statistics from %s\n", cmd, cache);
+        } else {
+            *out = pt_calib_attach(m, pol);
+            calibrate(cmd, m, *out, ids, lens, n, grads, quiet);
+            m->observe = NULL; /* statistics are complete */
+            if (cache && pt_calib_save(*out, cache, key))
+                fprintf(stderr, "petit %s: warning: could not cache the statistics: %s\n", cmd, pt_error());
+        }
         for (int i = 0; i < n; i++) free(ids[i]);
         free(ids), free(lens);
     }
@@ -228,7 +260,7 @@ int cmd_quantize(int argc, char **argv) {
     if (cli_load_float_model("quantize", "is already quantized", in, &g, &m)) return 1;
     int rc = 1;
     pt_calib *calib = NULL;
-    if (gptq && cli_calibrate("quantize", g, in, &m, &pol, calib_path, (int)calib_lines, quiet, &calib)) goto done;
+    if (gptq && cli_calibrate("quantize", g, in, &m, &pol, calib_path, (int)calib_lines, 0, NULL, quiet, &calib)) goto done;
     gguf_writer *w = gguf_writer_init();
     cli_copy_meta(w, g);
     pt_quant_set_keys(w, &pol, gptq ? "gptq" : "rtn");

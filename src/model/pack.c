@@ -35,8 +35,9 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
         uint16_t *steps = pt_malloc((size_t)t->rows * sizeof(uint16_t));
         ecq_result r;
         const double *H = pt_calib_H(calib, i);
-        if (H ? ecq_gptq_rows(src, t->rows, t->cols, bits, Lambda, H, damp, 2, sym, steps, &r)
-              : ecq_assign_rows(src, t->rows, t->cols, bits, Lambda, sym, steps, NULL, 0, &r)) {
+        double lt = Lambda * pt_calib_scale(calib, i); /* the tensor's share of the rate (1 without) */
+        if (H ? ecq_gptq_rows(src, t->rows, t->cols, bits, lt, H, damp, 2, sym, steps, &r)
+              : ecq_assign_rows(src, t->rows, t->cols, bits, lt, sym, steps, NULL, 0, &r)) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", pt_error());
             free(sym), free(steps);
@@ -75,9 +76,11 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
         st->params += (double)n, st->bytes += (double)bytes, st->entropy_bits += r.entropy * (double)n;
         st->zeros += r.sparsity * (double)n, st->table_bytes += 256 * 4 + 16 + 8 + 7 * 40;
         if (progress)
-            fprintf(progress, "  %-26s %5d x %-5d %d levels, %.3f bits/weight (entropy %.3f), %4.1f%% zeros, rmse %.2g\n",
-                    t->name, t->rows, t->cols, r.levels, bytes * 8.0 / (double)n, r.entropy, 100 * r.sparsity,
-                    sqrt(r.mse));
+            fprintf(progress,
+                    "  %-26s %5d x %-5d lambda x%-5.2f %3d levels, %.3f bits/weight (entropy %.3f), %4.1f%% zeros, "
+                    "rmse %.2g\n",
+                    t->name, t->rows, t->cols, pt_calib_scale(calib, i), r.levels, bytes * 8.0 / (double)n, r.entropy,
+                    100 * r.sparsity, sqrt(r.mse));
     }
     return 0;
 }

@@ -2,6 +2,7 @@
  * tensors for a model file (see quantize.h). */
 #include "model/quantize.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,6 +195,9 @@ struct pt_calib {
     pt_model *m;
     double **H; /* per tensor: (cols, cols) or NULL */
     long *rows;
+    double *fisher; /* per tensor: sum over gradient samples of sum g^2 */
+    long fisher_n;  /* gradient samples */
+    double *scale;  /* per tensor: the lambda multiplier (pt_calib_allocate), or NULL */
 };
 
 static void observe(void *ctx, int tensor, const float *X, int N, int in) {
@@ -208,6 +212,7 @@ pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p) {
     c->m = m;
     c->H = pt_calloc((size_t)m->n_tensors, sizeof(double *));
     c->rows = pt_calloc((size_t)m->n_tensors, sizeof(long));
+    c->fisher = pt_calloc((size_t)m->n_tensors, sizeof(double));
     for (int i = 0; i < m->n_tensors; i++)
         if (pt_quant_tensor_type(m, i, p) != NN_F32) {
             size_t n = (size_t)m->tensors[i].cols;
@@ -224,12 +229,126 @@ const double *pt_calib_H(const pt_calib *c, int tensor) {
     return c && c->H[tensor] && c->rows[tensor] > 0 ? c->H[tensor] : NULL;
 }
 
+void pt_calib_add_grads(pt_calib *c, const float *grads) {
+    const pt_model *m = c->m;
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!c->H[i]) continue;
+        const float *g = grads + m->tensors[i].offset;
+        size_t n = (size_t)m->tensors[i].rows * m->tensors[i].cols;
+        double ss = 0;
+#pragma omp parallel for schedule(static) reduction(+ : ss) if (n > 65536)
+        for (size_t j = 0; j < n; j++) ss += (double)g[j] * g[j];
+        c->fisher[i] += ss;
+    }
+    c->fisher_n++;
+}
+
+int pt_calib_has_grads(const pt_calib *c) { return c && c->fisher_n > 0; }
+
+double pt_calib_fisher(const pt_calib *c, int tensor) {
+    if (!c || !c->H[tensor] || c->fisher_n == 0) return 0;
+    const pt_tensor *t = &c->m->tensors[tensor];
+    return c->fisher[tensor] / ((double)c->fisher_n * t->rows * t->cols);
+}
+
+void pt_lambda_allocate(const double *sens, const double *n, int k, double power, double *mult) {
+    double lg = 0, nn = 0;
+    for (int i = 0; i < k; i++)
+        if (sens[i] > 0 && n[i] > 0) lg += n[i] * log(sens[i]), nn += n[i];
+    double G = nn > 0 ? lg / nn : 0; /* log of the size-weighted geometric mean */
+    for (int i = 0; i < k; i++) mult[i] = sens[i] > 0 && nn > 0 ? exp(power * (G - log(sens[i]))) : 1.0;
+}
+
+int pt_calib_allocate(pt_calib *c, const float *block, double power) {
+    const pt_model *m = c->m;
+    if (c->fisher_n == 0) return pt_set_error("calibration: no gradients were collected");
+    int k = m->n_tensors;
+    double *sens = pt_calloc((size_t)k, sizeof(double)), *n = pt_calloc((size_t)k, sizeof(double));
+    for (int i = 0; i < k; i++) {
+        if (!c->H[i]) continue;
+        const pt_tensor *t = &m->tensors[i];
+        size_t cnt = (size_t)t->rows * t->cols;
+        const float *w = block + t->offset;
+        double ms = 0;
+        for (size_t j = 0; j < cnt; j++) ms += (double)w[j] * w[j];
+        sens[i] = pt_calib_fisher(c, i) * ms / (double)cnt, n[i] = (double)cnt;
+    }
+    free(c->scale);
+    c->scale = pt_malloc((size_t)k * sizeof(double));
+    pt_lambda_allocate(sens, n, k, power, c->scale);
+    free(sens), free(n);
+    return 0;
+}
+
+double pt_calib_scale(const pt_calib *c, int tensor) { return c && c->scale ? c->scale[tensor] : 1.0; }
+
+static const char calib_magic[8] = {'P', 'T', 'C', 'A', 'L', 'I', 'B', '1'};
+
+int pt_calib_save(const pt_calib *c, const char *path, uint64_t key) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return pt_set_error("%s: path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return pt_set_error("%s: %s", tmp, strerror(errno));
+    const pt_model *m = c->m;
+    int32_t nt = m->n_tensors;
+    int64_t fn = c->fisher_n;
+    int ok = fwrite(calib_magic, 8, 1, f) == 1 && fwrite(&key, 8, 1, f) == 1 && fwrite(&nt, 4, 1, f) == 1 &&
+             fwrite(&fn, 8, 1, f) == 1;
+    for (int i = 0; i < nt && ok; i++) {
+        uint8_t has = c->H[i] != NULL;
+        int64_t rows = c->rows[i];
+        size_t n = (size_t)m->tensors[i].cols * m->tensors[i].cols;
+        ok = fwrite(&has, 1, 1, f) == 1 && fwrite(&rows, 8, 1, f) == 1 && fwrite(&c->fisher[i], 8, 1, f) == 1 &&
+             (!has || fwrite(c->H[i], sizeof(double), n, f) == n);
+    }
+    if (fclose(f) || !ok || rename(tmp, path)) {
+        int e = errno;
+        remove(tmp);
+        return pt_set_error("%s: %s", path, strerror(e ? e : EIO));
+    }
+    return 0;
+}
+
+int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 1;
+    char magic[8];
+    uint64_t k;
+    int32_t nt;
+    int64_t fn;
+    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, calib_magic, 8) || fread(&k, 8, 1, f) != 1 || k != key ||
+        fread(&nt, 4, 1, f) != 1 || nt != m->n_tensors || fread(&fn, 8, 1, f) != 1) {
+        fclose(f);
+        return 1; /* another model, text or version: stale, not an error */
+    }
+    pt_calib *c = pt_calib_attach(m, p);
+    m->observe = NULL, m->observe_ctx = NULL;
+    c->fisher_n = fn;
+    int ok = 1;
+    for (int i = 0; i < nt && ok; i++) {
+        uint8_t has;
+        int64_t rows;
+        size_t n = (size_t)m->tensors[i].cols * m->tensors[i].cols;
+        ok = fread(&has, 1, 1, f) == 1 && fread(&rows, 8, 1, f) == 1 && fread(&c->fisher[i], 8, 1, f) == 1 &&
+             has == (c->H[i] != NULL) && (!has || fread(c->H[i], sizeof(double), n, f) == n);
+        c->rows[i] = rows;
+    }
+    fclose(f);
+    if (!ok) {
+        pt_calib_detach(c);
+        return 1;
+    }
+    *out = c;
+    return 0;
+}
+
 void pt_calib_detach(pt_calib *c) {
     if (!c) return;
     c->m->observe = NULL;
     c->m->observe_ctx = NULL;
     for (int i = 0; i < c->m->n_tensors; i++) free(c->H[i]);
-    free(c->H), free(c->rows), free(c);
+    free(c->H), free(c->rows), free(c->fisher), free(c->scale), free(c);
 }
 
 /* ---- integer tensors ------------------------------------------------------ */

@@ -68,6 +68,34 @@ long pt_calib_rows(const pt_calib *c, int tensor); /* rows seen by a tensor */
 const double *pt_calib_H(const pt_calib *c, int tensor);
 void pt_calib_detach(pt_calib *c); /* frees; m->observe is cleared */
 
+/* Sensitivity (the diagonal of the empirical Fisher): grads (m's layout)
+ * is one sample's gradient of the loss; each calibrated tensor adds its
+ * sum of g^2. pt_calib_fisher: that tensor's mean g^2 per weight and sample
+ * (0 if none). */
+void pt_calib_add_grads(pt_calib *c, const float *grads);
+double pt_calib_fisher(const pt_calib *c, int tensor);
+int pt_calib_has_grads(const pt_calib *c); /* any samples added? */
+/* Rate allocation across tensors. To second order, an error of mean square
+ * D_t (in units of the tensor's mean square weight E_t[w^2]) in tensor t
+ * costs the loss about n_t F_t E_t[w^2] D_t / 2, F_t its mean Fisher: so
+ * the per-weight rate-distortion trade-off is equal across tensors when
+ * tensor t's lambda is divided by s_t = F_t E_t[w^2]. pt_lambda_allocate:
+ * mult[i] = (G / sens[i])^power, G the n-weighted geometric mean of the
+ * positive sens (mult 1 where sens or n is 0): the global lambda keeps its
+ * meaning on average, power 0 turns allocation off and 1 is the quadratic
+ * model's optimum. pt_calib_allocate sets the multipliers from the
+ * weights in block (m's layout); pt_calib_scale reads them (1 if unset). */
+void pt_lambda_allocate(const double *sens, const double *n, int k, double power, double *mult);
+int pt_calib_allocate(pt_calib *c, const float *block, double power);
+double pt_calib_scale(const pt_calib *c, int tensor);
+/* A cache of the statistics (H, rows, Fisher) for sweeps over one model
+ * and calibration text: key identifies both (the caller's hash). Save
+ * writes PATH.tmp and renames it. Load: 0 and *out (detached from m's
+ * passes), 1 if the file is missing, of another key or damaged (compute
+ * afresh), never an error. */
+int pt_calib_save(const pt_calib *c, const char *path, uint64_t key);
+int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out);
+
 /* Add m's tensors (weights in block, m's layout) to w, the policy's ones
  * as integers: GPTQ where calib has statistics for them, else RTN. The
  * integer buffers must outlive gguf_write: they are returned in *keep
