@@ -6,14 +6,21 @@
 #   pack-L     petit pack --lambda L (8-bit grid), for L in LAMBDAS (0 0.01 0.02 0.04 0.06 0.1)
 #   gptq-L     the same with --calib (GPTQ's sweep with the ECQ quantizer; calibration: the
 #              first 512 lines of Multi30k val and 512 of newstest2013), for L in GPTQ_LAMBDAS
-#              (0.04 0.06 0.065 0.08)
+#              (0.06 0.065)
+#   fisher-L   the same with --fisher FISHER (0.75): each tensor's lambda scaled by its
+#              sensitivity (the Fisher's diagonal from the calibration sentences' gradients),
+#              for L in FISHER_LAMBDAS (0.06 0.065 0.07 0.075)
+#   fisher-L-dK  the recommended fisher-L again with calibration draw K (2: lines 513-1024 of
+#              both dev sets; 3: lines 257-768 of Multi30k val and 1025-1536 of newstest2013),
+#              for K up to DRAWS (3): the spread that the choice of calibration text gives
 #   ft-L       petit train --init MODEL --ecq L: FT_STEPS (100) steps of 6000 tokens on the
 #              model's training text (lr 1e-4 constant), written packed; L in FT_LAMBDAS (0.1)
 #   f32-ft     the same fine-tuning without --ecq: the control for ft-L (bench/quant.sh makes
 #              it too, and it is shared); not made when FT_LAMBDAS is empty
 #   q8, q4     petit quantize --type q8 / q4 (RTN): 8.5 and 4.5 bits a weight
-# Each is scored by BLEU (petit bleu = sacreBLEU 13a) on Multi30k test2016 and the first
-# NEWS_LINES (500) lines of newstest2014, beam 4, batch 32, 2 threads. Bits per weight: coded
+# Each is scored by BLEU (petit bleu = sacreBLEU 13a) on Multi30k test2016, the first
+# NEWS_LINES (500) lines of newstest2014 and Multi30k test2017 (a second in-domain set, to see
+# how much of a difference is noise), beam 4, batch 32, 2 threads. Bits per weight: coded
 # bytes (rANS streams + per-row steps) x 8 over the coded weights (every weight matrix);
 # file size: the whole file, vocabulary and float vectors included.
 # Loading: `petit translate` on empty input (load, then exit), median of 9, packed against
@@ -25,18 +32,23 @@
 # whose Multi30k BLEU is within 0.5 of its float reference (else the smallest loss).
 #
 # usage: bench/ecq.sh [--quick] [-m MODEL] [--news-lines N] [--ft-steps N]
-#   --quick   200 lines, lambdas 0.02 0.1 (GPTQ 0.06), one fine-tuning of 10 steps: minutes
-# Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr), LAMBDAS, GPTQ_LAMBDAS and
-# FT_LAMBDAS (the sweeps, space-separated; empty: none). Work files: bench/out/ecq/.
+#   --quick   200 lines, lambdas 0.02 0.1 (GPTQ 0.06, Fisher 0.07, 256 calibration lines, one
+#             draw), one fine-tuning of 10 steps: minutes
+# Environment: PETIT (./petit), PETIT_DATA (../shared/data/en-fr), LAMBDAS, GPTQ_LAMBDAS,
+# FISHER_LAMBDAS and FT_LAMBDAS (the sweeps, space-separated; empty: none), FISHER, DRAWS.
+# Work files: bench/out/ecq/; calibration statistics are cached per draw there
+# (petit pack --calib-cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LAMBDAS=${LAMBDAS-0 0.01 0.02 0.04 0.06 0.1} FT_LAMBDAS=${FT_LAMBDAS-0.1} GPTQ_LAMBDAS=${GPTQ_LAMBDAS-0.04 0.06 0.065 0.08}
-FT_STEPS=100 LINES=0 NEWS_LINES=500
+LAMBDAS=${LAMBDAS-0 0.01 0.02 0.04 0.06 0.1} FT_LAMBDAS=${FT_LAMBDAS-0.1} GPTQ_LAMBDAS=${GPTQ_LAMBDAS-0.06 0.065}
+FISHER_LAMBDAS=${FISHER_LAMBDAS-0.06 0.065 0.07 0.075} FISHER=${FISHER:-0.75} DRAWS=${DRAWS:-3}
+FT_STEPS=100 LINES=0 NEWS_LINES=500 CALIB_LINES=1024
 MODEL=runs/base/model.gguf THREADS=2
 while [ $# -gt 0 ]; do
     case $1 in
-    --quick) LAMBDAS="0.02 0.1" GPTQ_LAMBDAS="0.06" FT_LAMBDAS="0.1" FT_STEPS=10 LINES=200 ;;
+    --quick) LAMBDAS="0.02 0.1" GPTQ_LAMBDAS="0.06" FISHER_LAMBDAS="0.07" DRAWS=1 FT_LAMBDAS="0.1" FT_STEPS=10
+        LINES=200 CALIB_LINES=256 ;;
     --news-lines) NEWS_LINES=$2; shift ;;
     --ft-steps) FT_STEPS=$2; shift ;;
     -m | --model) MODEL=$2; shift ;;
@@ -72,14 +84,22 @@ for L in $LAMBDAS; do
     fresh "$f" || "$PETIT" pack -m "$MODEL" -o "$f" --lambda "$L" -q 2>"$Q/pack-$L.log" || die "pack failed: $Q/pack-$L.log"
     FILE[pack-$L]=$f NAMES="$NAMES pack-$L"
 done
-head -512 "$DATA/dev/multi30k-val.en" >"$OUT/calib.en"
-head -512 "$DATA/dev/newstest2013.en" >>"$OUT/calib.en"
-for L in $GPTQ_LAMBDAS; do
-    f=$Q/gptq-$L.gguf
-    fresh "$f" || "$PETIT" pack -m "$MODEL" -o "$f" --lambda "$L" --calib "$OUT/calib.en" --calib-lines 1024 -q \
-        2>"$Q/gptq-$L.log" || die "pack failed: $Q/gptq-$L.log"
-    FILE[gptq-$L]=$f NAMES="$NAMES gptq-$L"
-done
+# calibration draws: 1 (the series), 2 and 3 (the spread at the recommended point)
+sed -n 1,512p "$DATA/dev/multi30k-val.en" >"$OUT/calib-1.en"
+sed -n 1,512p "$DATA/dev/newstest2013.en" >>"$OUT/calib-1.en"
+sed -n 513,1024p "$DATA/dev/multi30k-val.en" >"$OUT/calib-2.en"
+sed -n 513,1024p "$DATA/dev/newstest2013.en" >>"$OUT/calib-2.en"
+sed -n 257,768p "$DATA/dev/multi30k-val.en" >"$OUT/calib-3.en"
+sed -n 1025,1536p "$DATA/dev/newstest2013.en" >>"$OUT/calib-3.en"
+gpack() { # name lambda draw fisher-power
+    local f=$Q/$1-c$CALIB_LINES-p$4.gguf # the file names what made it
+    fresh "$f" || "$PETIT" pack -m "$MODEL" -o "$f" --lambda "$2" --calib "$OUT/calib-$3.en" --calib-lines $CALIB_LINES \
+        --calib-cache "$OUT/calib-$3.bin" --fisher "$4" -q 2>"${f%.gguf}.log" || die "pack failed: ${f%.gguf}.log"
+    FILE[$1]=$f NAMES="$NAMES $1"
+}
+# the Fisher series first: its calibration (with gradients) serves the GPTQ series too
+for L in $FISHER_LAMBDAS; do gpack "fisher-$L" "$L" 1 "$FISHER"; done
+for L in $GPTQ_LAMBDAS; do gpack "gptq-$L" "$L" 1 0; done
 ft=(--src runs/base/train.en --tgt runs/base/train.fr --init "$MODEL" --lr 1e-4 --warmup 10 --schedule constant
     --batch-tokens 6000 --max-steps "$FT_STEPS" --dropout 0.1 --threads $THREADS --save-every 50 --log-every 10)
 for L in $FT_LAMBDAS; do
@@ -107,35 +127,42 @@ prep() { # name file lines
 NL=$NEWS_LINES; [ "$LINES" -gt 0 ] && NL=$LINES
 prep m30k "$DATA/test/multi30k-test2016" "$LINES"
 prep news "$DATA/test/newstest2014" "$NL"
+prep m30k17 "$DATA/test/multi30k-test2017" "$LINES"
 
 RES=$OUT/results.tsv
 : >"$RES"
-for e in $NAMES; do
-    f=${FILE[$e]}
+score() { # name: a row of results.tsv
+    local e=$1 f=${FILE[$1]}
     # coded bits per weight: coded bytes (streams + row steps) over coded weights, from petit info
     bpw=$("$PETIT" info "$f" | awk '$4 == "×" { b += $6; w += $3 * $5 } END { printf "%.3f", w ? b * 8 / w : 0 }')
     row="$e\t$(stat -c %s "$f")\t$bpw"
-    for s in m30k news; do
+    for s in m30k news m30k17; do
         "$PETIT" translate -m "$f" --beam 4 --batch 32 --threads $THREADS <"$OUT/$s.en" >"$OUT/hyp.$s.$e.txt" 2>"$OUT/err" ||
             die "$e failed: $OUT/err"
         row="$row\t$("$PETIT" bleu -m bleu -b "$OUT/$s.fr" <"$OUT/hyp.$s.$e.txt")"
     done
     printf "$row\n" | tee -a "$RES" >&2
-done
+}
+for e in $NAMES; do score "$e"; done
 
-# loading: packed vs q8, whole process on empty input
-# the recommended point: the fewest bits within 0.5 BLEU (Multi30k) of its float reference:
-# fp32 for pack-L, the float model fine-tuned as long (f32-ft) for ft-L
+# the recommended point: the fewest bits within 0.5 BLEU (Multi30k test2016) of its float
+# reference: fp32 for pack-L, gptq-L and fisher-L, the float model fine-tuned as long (f32-ft) for ft-L
 REC=$(python3 - "$RES" <<'EOF'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().splitlines()]
 b = {r[0]: (float(r[2]), float(r[3])) for r in rows}
 ref = lambda e: b["f32-ft" if e.startswith("ft-") else "f32"][1]
-packed = [(bpw, bleu - ref(e), e) for e, (bpw, bleu) in b.items() if e.startswith(("pack-", "gptq-", "ft-"))]
+packed = [(bpw, bleu - ref(e), e) for e, (bpw, bleu) in b.items() if e.startswith(("pack-", "gptq-", "fisher-", "ft-"))]
 ok = sorted(p for p in packed if p[1] >= -0.5)
 print(ok[0][2] if ok else max(packed, key=lambda p: p[1])[2])
 EOF
 )
+# the recommended Fisher point again from other calibration text
+if [[ $REC == fisher-* ]]; then
+    for k in $(seq 2 "$DRAWS"); do gpack "$REC-d$k" "${REC#fisher-}" "$k" "$FISHER"; score "$REC-d$k"; done
+fi
+
+# loading: packed vs q8, whole process on empty input
 loadms() {
     for i in 1 2 3 4 5 6 7 8 9; do
         t0=$(date +%s%N)
@@ -151,15 +178,26 @@ import json, sys
 res, rec, lp, lq, nw, svg, model, steps = sys.argv[1:9]
 lp, lq, nw = int(lp) / 1000, int(lq) / 1000, float(nw)
 rows = [l.split("\t") for l in open(res).read().splitlines()]
-R = {r[0]: dict(size=int(r[1]), bpw=float(r[2]), m30k=float(r[3]), news=float(r[4])) for r in rows}
+R = {r[0]: dict(size=int(r[1]), bpw=float(r[2]), m30k=float(r[3]), news=float(r[4]), m30k17=float(r[5])) for r in rows}
 f32 = R["f32"]
 print(f"\nfloat model {model}; BLEU at beam 4, batch 32, 2 threads; bits/w over the weight matrices")
-print(f"  {'model':<10} {'bits/w':>7} {'file MB':>8} {'x smaller':>9} {'BLEU m30k':>10} {'vs ref':>7} {'BLEU news':>10} {'vs ref':>7}")
+print(f"  {'model':<18} {'bits/w':>7} {'file MB':>8} {'x smaller':>9} {'m30k 2016':>10} {'vs ref':>7} {'news':>6} {'vs ref':>7}"
+      f" {'m30k 2017':>10} {'vs ref':>7}")
 ref = lambda e: R["f32-ft" if e.startswith("ft-") else "f32"]
 for e, r in R.items():
-    print(f"  {e:<10} {r['bpw']:7.3f} {r['size']/1e6:8.2f} {f32['size']/r['size']:9.1f} {r['m30k']:10.2f} "
-          f"{r['m30k']-ref(e)['m30k']:+7.2f} {r['news']:10.2f} {r['news']-ref(e)['news']:+7.2f}")
+    print(f"  {e:<18} {r['bpw']:7.3f} {r['size']/1e6:8.2f} {f32['size']/r['size']:9.1f} {r['m30k']:10.2f} "
+          f"{r['m30k']-ref(e)['m30k']:+7.2f} {r['news']:6.2f} {r['news']-ref(e)['news']:+7.2f}"
+          f" {r['m30k17']:10.2f} {r['m30k17']-ref(e)['m30k17']:+7.2f}")
 print(f"  (ref: fp32; for ft-L, f32-ft: the float model trained the same {steps} more steps without ECQ)")
+draws = [e for e in R if e == rec or e.startswith(rec + "-d")]
+loss = [R[e]["m30k"] - ref(e)["m30k"] for e in draws]
+loss17 = [R[e]["m30k17"] - ref(e)["m30k17"] for e in draws]
+mean = lambda v: sum(v) / len(v)
+if len(draws) > 1:
+    bits = ", ".join(f"{R[e]['bpw']:.3f}" for e in draws)
+    print(f"\n{rec} over {len(draws)} calibration draws: bits/w {bits}; BLEU change on test2016 "
+          f"{', '.join(f'{x:+.2f}' for x in loss)} (mean {mean(loss):+.2f}), on test2017 "
+          f"{', '.join(f'{x:+.2f}' for x in loss17)} (mean {mean(loss17):+.2f})")
 dec_ms = lp - lq
 print(f"\nloading (whole process, empty input, median of 9): {rec} {lp:.0f} ms, q8 {lq:.0f} ms: "
       f"decoding adds {dec_ms:.0f} ms for {nw/1e6:.1f}M weights ({nw/1e6/max(dec_ms/1000, 1e-3):.0f} MB/s of int8 weights)")
@@ -191,8 +229,8 @@ if ft_ref is not None and any(e.startswith("ft-") for e in pts):
     o.append(f'<text x="{P+4}" y="{Y(ft_ref)-4}" fill="#d62728">fp32 fine-tuned as long: {ft_ref:.2f}</text>')
 o.append(f'<line x1="{P}" y1="{Y(f32["m30k"]-0.5)}" x2="{W-P}" y2="{Y(f32["m30k"]-0.5)}" stroke="#c88" stroke-dasharray="2 3"/>')
 o.append(f'<line x1="{X(2.5)}" y1="{P}" x2="{X(2.5)}" y2="{H-P}" stroke="#c88" stroke-dasharray="2 3"/>')
-for prefix, color in (("pack-", "#1f77b4"), ("gptq-", "#9467bd"), ("ft-", "#d62728")):
-    ser = sorted((r["bpw"], r["m30k"], e) for e, r in pts.items() if e.startswith(prefix))
+for prefix, color in (("pack-", "#1f77b4"), ("gptq-", "#9467bd"), ("fisher-", "#ff7f0e"), ("ft-", "#d62728")):
+    ser = sorted((r["bpw"], r["m30k"], e) for e, r in pts.items() if e.startswith(prefix) and "-d" not in e)
     if len(ser) > 1:
         o.append('<polyline fill="none" stroke="%s" points="%s"/>' % (color, " ".join(f"{X(a)},{Y(b)}" for a, b, _ in ser)))
     for a, b, e in ser:
@@ -202,7 +240,7 @@ for e in ("q8", "q4"):
     o.append(f'<rect x="{X(r["bpw"])-4}" y="{Y(r["m30k"])-4}" width="8" height="8" fill="#2ca02c"/>'
              f'<text x="{X(r["bpw"])+6}" y="{Y(r["m30k"])+14}" fill="#2ca02c">{e}</text>')
 o.append(f'<text x="{W-P}" y="{H-P-10}" text-anchor="end"><tspan fill="#1f77b4">● petit pack</tspan>  '
-         f'<tspan fill="#9467bd">● pack --calib (GPTQ)</tspan>  '
+         f'<tspan fill="#9467bd">● --calib (GPTQ)</tspan>  <tspan fill="#ff7f0e">● --calib --fisher</tspan>  '
          f'<tspan fill="#d62728">● with ECQ-aware fine-tuning</tspan>  <tspan fill="#2ca02c">■ q8, q4</tspan></text>')
 o.append("</svg>")
 open(svg, "w").write("\n".join(o))
@@ -210,6 +248,9 @@ print(f"plot: {svg}")
 r, rf = R[rec], ref(rec)
 print(json.dumps(dict(recommended=rec, bpw=r["bpw"], bleu_fp32=rf["m30k"], bleu_packed=r["m30k"],
                       bleu_news_fp32=rf["news"], bleu_news_packed=r["news"], bleu_fp32_base=f32["m30k"],
+                      bleu_2017_fp32=rf["m30k17"], bleu_2017_packed=r["m30k17"],
+                      loss_draws=[round(x, 2) for x in loss], loss_draws_mean=round(mean(loss), 2),
+                      loss_2017_draws=[round(x, 2) for x in loss17],
                       size_ratio_vs_fp32=round(f32["size"] / r["size"], 2), bleu_q8=R["q8"]["m30k"],
                       bleu_q4=R["q4"]["m30k"], load_ms_added=round(dec_ms, 1),
                       decode_mb_s=round(nw / 1e6 / max(dec_ms / 1000, 1e-3)))))
