@@ -73,6 +73,17 @@ mults=$(grep -o "lambda x[0-9.]*" "$W/err" | sort -u | wc -l)
     ok "a second run reads the cached statistics and writes the same file" ||
     bad "cached run: exit $rc, $(grep -c 'statistics from' "$W/err") cache reads, files $(cmp "$W/f.gguf" "$W/f2.gguf" 2>&1)"
 
+# ECQ-aware fine-tuning with each tensor's multiplier from the --fisher model
+ft=(--src "$W/s.en" --tgt "$W/s.fr" --vocab tests/data/m30k-1k.model --init "$M" --ecq 0.05 --lr 1e-4 --warmup 1
+    --batch-tokens 1500 --max-steps 2 --threads 2 --quiet)
+"$P" train "${ft[@]}" --ecq-scales "$W/f.gguf" -o "$W/ft.gguf" 2> "$W/err"; rc=$?
+[ $rc -eq 0 ] && "$P" translate -m "$W/ft.gguf" --threads 1 < "$W/t.en" > /dev/null 2>&1 &&
+    ok "train --ecq --ecq-scales: a packed model that translates" || bad "train --ecq-scales: exit $rc $(cat "$W/err")"
+"$P" train "${ft[@]}" --ecq-scales "$M" -o "$W/ft2.gguf" 2> "$W/err"; rc=$?
+[ $rc -eq 1 ] && grep -q "not an entropy-coded" "$W/err" && [ ! -e "$W/ft2.gguf" ] &&
+    ok "--ecq-scales with a float model: exit 1 ($(head -1 "$W/err" | cut -c1-120))" ||
+    bad "--ecq-scales with a float model: exit $rc $(cat "$W/err")"
+
 expect() { # expect CODE WORD description -- args
     local code=$1 word=$2 what=$3; shift 4
     rm -f "$W/o.gguf"

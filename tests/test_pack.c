@@ -36,8 +36,9 @@ static size_t write_packed_calib(const char *path, double lambda, int bits, cons
     gguf_writer *w = gguf_writer_init();
     pt_config_to_gguf(&mf.cfg, w);
     pt_quant_keep keep = {0};
-    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, calib, 0.01, &keep, progress, st) == 0, "pack: %s",
-          pt_error());
+    CHECK(pt_pack_add_tensors(w, &mf, mf.mem, &pol, lambda, bits, calib, 0.01, pt_calib_scales(calib), &keep, progress,
+                              st) == 0,
+          "pack: %s", pt_error());
     CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
     gguf_writer_free(w);
     pt_quant_keep_free(&keep);

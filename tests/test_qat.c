@@ -122,7 +122,7 @@ int main(void) {
     memcpy(et.model.mem, f.model.mem, n * 4);
     double *prob = pt_malloc((size_t)f.model.n_tensors * 256 * sizeof(double));
     for (int i = 0; i < f.model.n_tensors; i++) prob[(size_t)i * 256] = -1;
-    pt_ecq_fake_quant(&et.model, &all, rounded, et.model.mem, lam, 8, prob, 2);
+    pt_ecq_fake_quant(&et.model, &all, rounded, et.model.mem, lam, NULL, 8, prob, 2);
     pt_model ecv = et.model;
     ecv.mem = rounded;
     pt_params_point(&et.model, rounded, &ecv.p);
@@ -142,16 +142,49 @@ int main(void) {
     CHECK(memcmp(et.grads, g, n * 4) == 0, "ECQ gradient is not the levels' gradient (STE)");
     for (int s = 1; s < 80; s++) CHECK(pt_trainer_step(&et, &corp, &ep4, &bb, &st) == 0, "ecq step: %s", pt_error());
     /* packed losses: the levels a fresh ECQ gives each model's weights */
-    pt_ecq_fake_quant(&f.model, &all, ev.model.mem, f.model.mem, lam, 8, NULL, 0);
+    pt_ecq_fake_quant(&f.model, &all, ev.model.mem, f.model.mem, lam, NULL, 8, NULL, 0);
     double pack_start = pt_trainer_eval(&ev, &corp, &bb);
-    pt_ecq_fake_quant(&f2.model, &all, ev.model.mem, f2.model.mem, lam, 8, NULL, 0);
+    pt_ecq_fake_quant(&f2.model, &all, ev.model.mem, f2.model.mem, lam, NULL, 8, NULL, 0);
     double pack_float_ft = pt_trainer_eval(&ev, &corp, &bb);
-    pt_ecq_fake_quant(&et.model, &all, ev.model.mem, et.model.mem, lam, 8, NULL, 0);
+    pt_ecq_fake_quant(&et.model, &all, ev.model.mem, et.model.mem, lam, NULL, 8, NULL, 0);
     double pack_ecq_ft = pt_trainer_eval(&ev, &corp, &bb);
     printf("ECQ lambda %.1f, packed model's loss: start %.4f; after 80 steps: float training %.4f, ECQ-aware %.4f\n",
            lam, pack_start, pack_float_ft, pack_ecq_ft);
     CHECK(pack_ecq_ft < pack_float_ft, "ECQ-aware training (%.4f) no better than float training packed (%.4f)",
           pack_ecq_ft, pack_float_ft);
+    /* 7: each tensor's own share of lambda: a multiplier changes that
+     * tensor's levels only; it is kept by checkpoints and written into the
+     * packed model, from which a new run reads it back */
+    {
+        int up = pt_model_find(&et.model, "dec.0.ffn.up.weight"), qkv = pt_model_find(&et.model, "enc.0.attn.qkv.weight");
+        float *sc = pt_malloc((size_t)et.model.n_tensors * sizeof(float)), *w1 = pt_malloc(n * 4), *w2 = pt_malloc(n * 4);
+        for (int i = 0; i < et.model.n_tensors; i++) sc[i] = 1.0f;
+        sc[up] = 4.0f;
+        pt_ecq_fake_quant(&et.model, &all, w1, et.model.mem, lam, NULL, 8, NULL, 0);
+        pt_ecq_fake_quant(&et.model, &all, w2, et.model.mem, lam, sc, 8, NULL, 0);
+        const pt_tensor *tu = &et.model.tensors[up], *tq = &et.model.tensors[qkv];
+        size_t nu = (size_t)tu->rows * tu->cols, nq = (size_t)tq->rows * tq->cols, zu1 = 0, zu2 = 0;
+        for (size_t j = 0; j < nu; j++) zu1 += w1[tu->offset + j] == 0, zu2 += w2[tu->offset + j] == 0;
+        CHECK(zu2 > zu1, "a 4x lambda did not zero more of the tensor's weights (%zu vs %zu)", zu2, zu1);
+        CHECK(memcmp(w1 + tq->offset, w2 + tq->offset, nq * 4) == 0, "another tensor's levels changed");
+        et.ecq_scale = sc;
+        char pk[] = "/tmp/petit_ecqs_XXXXXX", ck2[64];
+        int fd2 = mkstemp(pk);
+        close(fd2);
+        snprintf(ck2, sizeof ck2, "%s.ckpt", pk);
+        CHECK(pt_checkpoint_save(&et, sp, ck2) == 0, "checkpoint: %s", pt_error());
+        pt_trainer r2;
+        CHECK(pt_checkpoint_load(&r2, ck2) == 0, "resume: %s", pt_error());
+        CHECK(r2.ecq_scale && r2.ecq_scale[up] == 4.0f && r2.ecq_scale[qkv] == 1.0f, "the checkpoint lost the multipliers");
+        pt_trainer_free(&r2);
+        CHECK(pt_trainer_save_quant(&et, sp, pk) == 0, "save packed: %s", pt_error());
+        CHECK(pt_trainer_ecq_scales_from(&ev, pk) == 0, "read the multipliers: %s", pt_error());
+        CHECK(ev.ecq_scale && ev.ecq_scale[up] == 4.0f && ev.ecq_scale[qkv] == 1.0f,
+              "the packed model's multipliers are not the trainer's");
+        CHECK(pt_trainer_ecq_scales_from(&ev, ck2) == -1, "a float checkpoint was taken for a packed model");
+        unlink(pk), unlink(ck2);
+        free(w1), free(w2);
+    }
     free(prob);
     pt_epoch_free(&ep4);
     pt_trainer_free(&et), pt_trainer_free(&ev);

@@ -110,8 +110,8 @@ int cmd_pack(int argc, char **argv) {
     pt_quant_keep keep = {0};
     pt_pack_stats st;
     int rc = 1;
-    if (pt_pack_add_tensors(w, &m, m.mem, &pol, lambda, (int)bits, calib, damp, &keep, quiet ? NULL : stderr,
-                            &st)) {
+    if (pt_pack_add_tensors(w, &m, m.mem, &pol, lambda, (int)bits, calib, damp, pt_calib_scales(calib), &keep,
+                            quiet ? NULL : stderr, &st)) {
         cli_fail("pack", "%s", pt_error());
     } else if (gguf_write(w, out)) {
         cli_fail("pack", "%s: %s", out, pt_error());

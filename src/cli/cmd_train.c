@@ -70,6 +70,8 @@ static const char *usage_text =
     "ECQ-aware training (fine-tune with --init; writes a packed model, see petit pack):\n"
     "  --ecq LAMBDA                train through weights re-assigned by ECQ every step\n"
     "  --ecq-bits B                the grid, 2..8 bits (default 8)\n"
+    "  --ecq-scales PACKED.gguf    each tensor's lambda times its multiplier in PACKED (a model\n"
+    "                              of this architecture made by petit pack --fisher)\n"
     "several processes (data parallel, see README):\n"
     "  mpirun -np N petit train ...   each rank takes 1/N of every batch; the result\n"
     "                              does not depend on N (up to float rounding), and a\n"
@@ -102,7 +104,7 @@ typedef struct {
     const char *teacher;
     int init_from_teacher;
     const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume, *init;
-    const char *qat, *qat_emb, *qat_tensors, *ecq, *ecq_bits;
+    const char *qat, *qat_emb, *qat_tensors, *ecq, *ecq_bits, *ecq_scales;
     long max_lines, max_steps, max_epochs, valid_every, patience, save_every, log_every, threads;
     int quiet;
     pt_config cfg;
@@ -192,7 +194,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         STR("-o", a->out) STR("--output", a->out) STR("--checkpoint", a->ckpt)
         STR("--metrics", a->metrics) STR("--resume", a->resume) STR("--init", a->init)
         STR("--qat", a->qat) STR("--qat-emb", a->qat_emb) STR("--qat-tensors", a->qat_tensors)
-        STR("--ecq", a->ecq) STR("--ecq-bits", a->ecq_bits)
+        STR("--ecq", a->ecq) STR("--ecq-bits", a->ecq_bits) STR("--ecq-scales", a->ecq_scales)
         INT("--max-lines", a->max_lines, 1, 1L << 40)
         MINT("--d-model", a->cfg.d_model, 2, 16384) MINT("--heads", a->cfg.n_heads, 1, 256)
         MINT("--ff", a->cfg.d_ff, 1, 65536) MINT("--enc-layers", a->cfg.enc_layers, 1, 64)
@@ -401,8 +403,8 @@ static int train_main(int argc, char **argv) {
         a.opts.ecq_bits = (int)b;
         if (a.qat) return cli_usage(CMD, "--ecq and --qat: one or the other");
         if (a.resume) return cli_usage(CMD, "--ecq is kept in the checkpoint: give it only when starting");
-    } else if (a.ecq_bits) {
-        return cli_usage(CMD, "--ecq-bits goes with --ecq");
+    } else if (a.ecq_bits || a.ecq_scales) {
+        return cli_usage(CMD, "%s goes with --ecq", a.ecq_bits ? "--ecq-bits" : "--ecq-scales");
     }
     if (a.qat) {
         a.opts.qat.type = nn_qtype_parse(a.qat);
@@ -510,6 +512,10 @@ static int train_main(int argc, char **argv) {
         }
         memcpy(t.model.mem, im.mem, im.n_params * sizeof(float));
         pt_model_free(&im);
+        if (a.ecq_scales && pt_trainer_ecq_scales_from(&t, a.ecq_scales)) {
+            rc = cli_fail(CMD, "--ecq-scales %s", pt_error());
+            goto out_model;
+        }
     } else {
         a.cfg.vocab = spm_vocab_size(sp);
         if (a.teacher && !a.vocab) { /* the teacher's vocabulary: its special ids too */

@@ -15,8 +15,8 @@ static void key(char *buf, size_t n, const char *name, const char *field) {
 }
 
 int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
-                        double Lambda, int bits, const pt_calib *calib, double damp, pt_quant_keep *keep,
-                        FILE *progress, pt_pack_stats *st) {
+                        double Lambda, int bits, const pt_calib *calib, double damp, const float *scale,
+                        pt_quant_keep *keep, FILE *progress, pt_pack_stats *st) {
     memset(st, 0, sizeof *st);
     keep->bufs = pt_calloc((size_t)m->n_tensors, sizeof(void *));
     keep->n = m->n_tensors;
@@ -35,7 +35,7 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
         uint16_t *steps = pt_malloc((size_t)t->rows * sizeof(uint16_t));
         ecq_result r;
         const double *H = pt_calib_H(calib, i);
-        double lt = Lambda * pt_calib_scale(calib, i); /* the tensor's share of the rate (1 without) */
+        double mult = scale ? scale[i] : 1.0, lt = Lambda * mult; /* the tensor's share of the rate */
         if (H ? ecq_gptq_rows(src, t->rows, t->cols, bits, lt, H, damp, 2, sym, steps, &r)
               : ecq_assign_rows(src, t->rows, t->cols, bits, lt, sym, steps, NULL, 0, &r)) {
             char msg[512];
@@ -69,6 +69,7 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
         key(k, sizeof k, t->name, "step"), gguf_set_arr(w, k, GGUF_V_U16, steps, (uint64_t)t->rows);
         free(steps);
         key(k, sizeof k, t->name, "entropy"), gguf_set_f32(w, k, (float)r.entropy);
+        key(k, sizeof k, t->name, "scale"), gguf_set_f32(w, k, (float)mult);
         key(k, sizeof k, t->name, "freq"), gguf_set_arr(w, k, GGUF_V_U32, freq, 256);
         key(k, sizeof k, t->name, "len"), gguf_set_arr(w, k, GGUF_V_U32, len, RANS_STREAMS);
         key(k, sizeof k, t->name, "hash"), gguf_set_u64(w, k, hash);
@@ -79,7 +80,7 @@ int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, c
             fprintf(progress,
                     "  %-26s %5d x %-5d lambda x%-5.2f %3d levels, %.3f bits/weight (entropy %.3f), %4.1f%% zeros, "
                     "rmse %.2g\n",
-                    t->name, t->rows, t->cols, pt_calib_scale(calib, i), r.levels, bytes * 8.0 / (double)n, r.entropy,
+                    t->name, t->rows, t->cols, mult, r.levels, bytes * 8.0 / (double)n, r.entropy,
                     100 * r.sparsity, sqrt(r.mse));
     }
     return 0;

@@ -10,6 +10,8 @@
  *   freq (u32[256])       the rANS table of the symbols k + 128
  *   len (u32[4])          the interleaved streams' byte lengths
  *   hash (u64)            FNV-1a 64 of the symbols
+ *   scale (f32)           the tensor's lambda multiplier (pack --fisher; 1 without):
+ *                         what ECQ-aware fine-tuning reads back (train --ecq-scales)
  * and the file has petit.quant.method = "ecq", petit.ecq.lambda (f32).
  *
  * Loading decodes every coded tensor into the integer format petit computes
@@ -36,15 +38,15 @@ typedef struct {
     double worst_ratio;  /* max over tensors of stream bits / (n H): the coder's overhead */
 } pt_pack_stats;
 
-/* Add m's tensors to w, the policy's ones ECQ-assigned (Lambda, bits) and
- * coded; each tensor's streams are decoded back at once and compared with
+/* Add m's tensors to w, the policy's ones ECQ-assigned (Lambda x scale[i],
+ * scale NULL: x 1; bits) and coded; each tensor's streams are decoded back at once and compared with
  * the levels (an error if they differ). Where calib (or NULL) has
  * statistics for a tensor, the levels come from GPTQ's sweep with the ECQ
  * quantizer (compress/ecq.h's ecq_gptq_rows, damping damp). Buffers in keep
  * (as pt_quant_add_tensors). progress: a line per tensor, or NULL. */
 int pt_pack_add_tensors(gguf_writer *w, const pt_model *m, const float *block, const pt_quant_policy *p,
-                        double Lambda, int bits, const pt_calib *calib, double damp, pt_quant_keep *keep,
-                        FILE *progress, pt_pack_stats *st);
+                        double Lambda, int bits, const pt_calib *calib, double damp, const float *scale,
+                        pt_quant_keep *keep, FILE *progress, pt_pack_stats *st);
 
 /* The file-level keys of a packed model: petit.quant.* (method ecq, type =
  * the integer type the coded tensors load as) and petit.ecq.lambda, .bits */

@@ -197,7 +197,7 @@ struct pt_calib {
     long *rows;
     double *fisher; /* per tensor: sum over gradient samples of sum g^2 */
     long fisher_n;  /* gradient samples */
-    double *scale;  /* per tensor: the lambda multiplier (pt_calib_allocate), or NULL */
+    float *scale;   /* per tensor: the lambda multiplier (pt_calib_allocate), or NULL */
 };
 
 static void observe(void *ctx, int tensor, const float *X, int N, int in) {
@@ -273,14 +273,17 @@ int pt_calib_allocate(pt_calib *c, const float *block, double power) {
         for (size_t j = 0; j < cnt; j++) ms += (double)w[j] * w[j];
         sens[i] = pt_calib_fisher(c, i) * ms / (double)cnt, n[i] = (double)cnt;
     }
+    double *mult = pt_malloc((size_t)k * sizeof(double));
+    pt_lambda_allocate(sens, n, k, power, mult);
     free(c->scale);
-    c->scale = pt_malloc((size_t)k * sizeof(double));
-    pt_lambda_allocate(sens, n, k, power, c->scale);
-    free(sens), free(n);
+    c->scale = pt_malloc((size_t)k * sizeof(float));
+    for (int i = 0; i < k; i++) c->scale[i] = (float)mult[i];
+    free(sens), free(n), free(mult);
     return 0;
 }
 
 double pt_calib_scale(const pt_calib *c, int tensor) { return c && c->scale ? c->scale[tensor] : 1.0; }
+const float *pt_calib_scales(const pt_calib *c) { return c ? c->scale : NULL; }
 
 static const char calib_magic[8] = {'P', 'T', 'C', 'A', 'L', 'I', 'B', '1'};
 

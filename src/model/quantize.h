@@ -88,6 +88,7 @@ int pt_calib_has_grads(const pt_calib *c); /* any samples added? */
 void pt_lambda_allocate(const double *sens, const double *n, int k, double power, double *mult);
 int pt_calib_allocate(pt_calib *c, const float *block, double power);
 double pt_calib_scale(const pt_calib *c, int tensor);
+const float *pt_calib_scales(const pt_calib *c); /* all of them (m's tensors), or NULL */
 /* A cache of the statistics (H, rows, Fisher) for sweeps over one model
  * and calibration text: key identifies both (the caller's hash). Save
  * writes PATH.tmp and renames it. Load: 0 and *out (detached from m's

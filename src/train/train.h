@@ -156,6 +156,7 @@ typedef struct {
     float *lsq_s, *lsq_m, *lsq_v, *lsq_g;
     size_t lsq_n;
     double *ecq_prob; /* ECQ: each tensor's level distribution, carried from step to step */
+    float *ecq_scale; /* ECQ: each tensor's lambda multiplier, or NULL (all 1); saved, owned */
     pt_teacher *teacher; /* distillation: set by the caller (opts.kd_*), not owned */
     /* the target side's SentencePiece model when it is not the source's
      * (a model imported from Marian): saved with the vocabulary; set by
@@ -206,9 +207,14 @@ int pt_model_save_quant(const pt_model *m, const spm_model *sp, const pt_quant_p
 /* A QAT trainer's integer model: its LSQ steps if it learns them, else RTN;
  * an ECQ trainer's packed model (ECQ at its lambda, run to convergence) */
 int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path);
-/* one ECQ re-assignment of the policy's tensors: dst = levels of w */
+/* one ECQ re-assignment of the policy's tensors: dst = levels of w, tensor
+ * i at lambda x scale[i] (scale NULL: x 1) */
 void pt_ecq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, const float *w, double lambda,
-                       int bits, double *prob, int rounds);
+                       const float *scale, int bits, double *prob, int rounds);
+/* ECQ-aware training with each tensor's own share of lambda: the
+ * multipliers of a packed model of the same architecture (its
+ * petit.ecq.NAME.scale, as pack --fisher wrote them). 0, or -1 with pt_error */
+int pt_trainer_ecq_scales_from(pt_trainer *t, const char *packed_path);
 /* Restore a trainer from a checkpoint (replaces t's options and config). */
 int pt_checkpoint_load(pt_trainer *t, const char *path);
 /* Load a model file (or a checkpoint's weights) into m (initializes m). */

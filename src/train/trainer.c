@@ -90,7 +90,7 @@ static void lsq_alloc(pt_trainer *t) {
 /* The model the passes compute with: the weights themselves, or with QAT
  * their fake-quantized copy (refreshed from the current weights). */
 void pt_ecq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, const float *w, double lambda,
-                       int bits, double *prob, int rounds) {
+                       const float *scale, int bits, double *prob, int rounds) {
     size_t most = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         size_t n = (size_t)m->tensors[i].rows * m->tensors[i].cols;
@@ -104,7 +104,8 @@ void pt_ecq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, 
         if (pt_quant_tensor_type(m, i, p) == NN_F32) continue;
         double *pr = prob ? prob + (size_t)i * 256 : NULL;
         if (pr && pr[0] < 0) pr = NULL; /* no distribution yet: start from rounding */
-        ecq_assign_rows(w + t->offset, t->rows, t->cols, bits, lambda, sym, steps, pr, rounds, NULL);
+        ecq_assign_rows(w + t->offset, t->rows, t->cols, bits, lambda * (scale ? scale[i] : 1.0f), sym, steps, pr,
+                        rounds, NULL);
         if (prob && !pr) { /* keep this step's distribution for the next */
             uint64_t cnt[256] = {0};
             size_t n = (size_t)t->rows * t->cols;
@@ -137,8 +138,8 @@ static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
             t->ecq_prob = pt_malloc((size_t)t->model.n_tensors * 256 * sizeof(double));
             for (int i = 0; i < t->model.n_tensors; i++) t->ecq_prob[(size_t)i * 256] = -1;
         }
-        pt_ecq_fake_quant(&t->model, &pol, t->qat_w, t->model.mem, t->opts.ecq_lambda, t->opts.ecq_bits,
-                          t->ecq_prob, 2);
+        pt_ecq_fake_quant(&t->model, &pol, t->qat_w, t->model.mem, t->opts.ecq_lambda, t->ecq_scale,
+                          t->opts.ecq_bits, t->ecq_prob, 2);
         *view = t->model;
         view->mem = t->qat_w;
         pt_params_point(&t->model, t->qat_w, &view->p);
@@ -168,7 +169,7 @@ void pt_trainer_free(pt_trainer *t) {
     pt_free_aligned(t->adam_v);
     pt_free_aligned(t->qat_w);
     free(t->lsq_s), free(t->lsq_m), free(t->lsq_v), free(t->lsq_g);
-    free(t->ecq_prob);
+    free(t->ecq_prob), free(t->ecq_scale);
     pt_acts_free(t->acts);
     memset(t, 0, sizeof *t);
 }
@@ -374,11 +375,41 @@ static int save_packed(const pt_trainer *t, const spm_model *sp, const char *pat
     pt_quant_policy pol = ecq_policy();
     pt_pack_set_keys(w, &pol, t->opts.ecq_lambda, t->opts.ecq_bits);
     int rc = pt_pack_add_tensors(w, &t->model, t->model.mem, &pol, t->opts.ecq_lambda, t->opts.ecq_bits, NULL, 0,
-                                 &keep, NULL, &st);
+                                 t->ecq_scale, &keep, NULL, &st);
     if (!rc) rc = gguf_write(w, path);
     pt_quant_keep_free(&keep);
     gguf_writer_free(w);
     return rc;
+}
+
+int pt_trainer_ecq_scales_from(pt_trainer *t, const char *packed_path) {
+    gguf_file *g = gguf_open(packed_path);
+    if (!g) return -1;
+    const pt_model *m = &t->model;
+    pt_quant_policy pol = ecq_policy();
+    float *sc = pt_malloc((size_t)m->n_tensors * sizeof(float));
+    int rc = 0;
+    for (int i = 0; i < m->n_tensors && !rc; i++) {
+        sc[i] = 1.0f;
+        if (pt_quant_tensor_type(m, i, &pol) == NN_F32) continue;
+        const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
+        char k[160];
+        snprintf(k, sizeof k, "petit.ecq.%s.scale", m->tensors[i].name);
+        if (!gt || !pt_pack_is_coded(g, gt))
+            rc = pt_set_error("%s: %s is not an entropy-coded tensor there (not a packed model of this architecture)",
+                              packed_path, m->tensors[i].name);
+        else if (gguf_get_f32(g, k, &sc[i]) || !(sc[i] > 0) || !isfinite(sc[i]))
+            rc = pt_set_error("%s: no lambda multiplier for %s (pack it with this version of petit pack)", packed_path,
+                              m->tensors[i].name);
+    }
+    gguf_close(g);
+    if (rc) {
+        free(sc);
+        return -1;
+    }
+    free(t->ecq_scale);
+    t->ecq_scale = sc;
+    return 0;
 }
 
 int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *path) {
@@ -424,6 +455,8 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
     if (o->ecq_bits > 0) {
         gguf_set_f64(w, "petit.train.ecq_lambda", o->ecq_lambda);
         gguf_set_u32(w, "petit.train.ecq_bits", (uint32_t)o->ecq_bits);
+        if (t->ecq_scale)
+            gguf_set_arr(w, "petit.train.ecq_scale", GGUF_V_F32, t->ecq_scale, (uint64_t)t->model.n_tensors);
     }
     if (o->kd_alpha > 0) {
         gguf_set_f32(w, "petit.train.kd_alpha", o->kd_alpha);
@@ -532,6 +565,18 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
         if (t->opts.ecq_bits < 2 || t->opts.ecq_bits > 8 || !(t->opts.ecq_lambda >= 0)) {
             pt_set_error("bad ECQ settings in the checkpoint");
             goto fail_free;
+        }
+        if (gguf_find_key(g, "petit.train.ecq_scale") >= 0) {
+            uint32_t et;
+            const void *arr;
+            uint64_t n;
+            if (gguf_get_arr(g, "petit.train.ecq_scale", &et, &arr, &n) || et != GGUF_V_F32 ||
+                n != (uint64_t)t->model.n_tensors) {
+                pt_set_error("bad ECQ scales in the checkpoint");
+                goto fail_free;
+            }
+            t->ecq_scale = pt_malloc((size_t)n * sizeof(float));
+            memcpy(t->ecq_scale, arr, (size_t)n * sizeof(float));
         }
     }
     if (gguf_find_key(g, "petit.train.kd_alpha") >= 0) { /* a distillation run */
