@@ -67,11 +67,16 @@ mults=$(grep -o "lambda x[0-9.]*" "$W/err" | sort -u | wc -l)
     bad "pack --fisher: exit $rc, $mults multipliers: $(tail -3 "$W/err")"
 "$P" translate -m "$W/f.gguf" --beam 2 --threads 1 < "$W/t.en" > "$W/f.txt" 2> "$W/err"; rc=$?
 [ $rc -eq 0 ] && [ "$(wc -l < "$W/f.txt")" -eq 40 ] && ok "the --fisher model translates" || bad "translate: $rc $(cat "$W/err")"
-"$P" pack -m "$M" -o "$W/f2.gguf" --lambda 0.05 --calib "$W/calib.en" --fisher 0.75 --calib-cache "$W/c.bin" \
+"$P" pack -m "$M" -o "$W/f2.gguf" --lambda 0.05 --calib "$W/calib.en" --calib-cache "$W/c.bin" \
     --threads 2 2> "$W/err"; rc=$?
 [ $rc -eq 0 ] && grep -q "statistics from" "$W/err" && cmp -s "$W/f.gguf" "$W/f2.gguf" &&
-    ok "a second run reads the cached statistics and writes the same file" ||
+    ok "a second run (--fisher by default 0.75) reads the cached statistics and writes the same file" ||
     bad "cached run: exit $rc, $(grep -c 'statistics from' "$W/err") cache reads, files $(cmp "$W/f.gguf" "$W/f2.gguf" 2>&1)"
+
+"$P" pack -m "$M" -o "$W/f0.gguf" --lambda 0.05 --calib "$W/calib.en" --calib-cache "$W/c.bin" --fisher 0 \
+    --threads 2 2> "$W/err"; rc=$?
+[ $rc -eq 0 ] && [ "$(grep -o "lambda x[0-9.]*" "$W/err" | sort -u)" = "lambda x1.00" ] &&
+    ok "--fisher 0: the same lambda for every tensor" || bad "--fisher 0: exit $rc $(grep -o "lambda x[0-9.]*" "$W/err" | sort -u | tr '\n' ' ')"
 
 # ECQ-aware fine-tuning with each tensor's multiplier from the --fisher model
 ft=(--src "$W/s.en" --tgt "$W/s.fr" --vocab tests/data/m30k-1k.model --init "$M" --ecq 0.05 --lr 1e-4 --warmup 1

@@ -35,13 +35,14 @@ static const char *usage_text =
     "  --damp X             GPTQ's damping, a fraction of the Hessian's mean diagonal (0.01)\n"
     "  --fisher P           with --calib: share the bits across tensors by their sensitivity\n"
     "                       (the Fisher's diagonal from the calibration sentences' gradients):\n"
-    "                       tensor t's lambda times (mean s / s_t)^P; 0: the same lambda for all\n"
+    "                       tensor t's lambda times (mean s / s_t)^P (default 0.75; 0: the same\n"
+    "                       lambda for all, and a calibration half as long)\n"
     "  --threads N          threads (default: all cores)\n"
     "  -q, --quiet          no per-tensor lines\n";
 
 int cmd_pack(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *groups = "all", *calib_path = NULL, *cache = NULL;
-    double lambda = -1, damp = 0.01, fisher = 0;
+    double lambda = -1, damp = 0.01, fisher = -1;
     long bits = 8, x, calib_lines = 256;
     int quiet = 0, threads = 0, have_lambda = 0;
     for (int i = 1; i < argc; i++) {
@@ -82,7 +83,8 @@ int cmd_pack(int argc, char **argv) {
     }
     if (!in || !out) return cli_usage("pack", "-m MODEL and -o OUT are required");
     if (!have_lambda) return cli_usage("pack", "--lambda L is required (try 0.05)");
-    if (fisher > 0 && !calib_path) return cli_usage("pack", "--fisher needs --calib FILE");
+    if (fisher >= 0 && !calib_path) return cli_usage("pack", "--fisher needs --calib FILE");
+    if (fisher < 0) fisher = calib_path ? 0.75 : 0;
     if (!strcmp(in, out) || cli_same_file(in, out))
         return cli_usage("pack", "the output would overwrite the input model");
     pt_quant_policy pol;
