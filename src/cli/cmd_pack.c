@@ -29,7 +29,7 @@ static const char *usage_text =
     "  --calib FILE         GPTQ with the ECQ quantizer: source-language sentences that\n"
     "                       weigh each layer's errors by its inputs, which later columns\n"
     "                       then absorb (default: plain ECQ, no data)\n"
-    "  --calib-lines N      use the first N non-empty lines (default 256)\n"
+    "  --calib-lines N      use the first N non-empty lines (default 1024)\n"
     "  --calib-cache FILE   keep the calibration's statistics in FILE and reuse them while\n"
     "                       model, tensors and sentences are the same (sweeps over lambda)\n"
     "  --damp X             GPTQ's damping, a fraction of the Hessian's mean diagonal (0.01)\n"
@@ -43,7 +43,7 @@ static const char *usage_text =
 int cmd_pack(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *groups = "all", *calib_path = NULL, *cache = NULL;
     double lambda = -1, damp = 0.01, fisher = -1;
-    long bits = 8, x, calib_lines = 256;
+    long bits = 8, x, calib_lines = 1024;
     int quiet = 0, threads = 0, have_lambda = 0;
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
