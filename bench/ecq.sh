@@ -228,51 +228,58 @@ if len(draws) > 1:
 dec_ms = lp - lq
 print(f"\nloading (whole process, empty input, median of 9): {rec} {lp:.0f} ms, q8 {lq:.0f} ms: "
       f"decoding adds {dec_ms:.0f} ms for {nw/1e6:.1f}M weights ({nw/1e6/max(dec_ms/1000, 1e-3):.0f} MB/s of int8 weights)")
-# the plot
-W, H, P = 760, 440, 60
-pts = {e: r for e, r in R.items() if e not in ("f32", "f32-ft")}
-xs = [r["bpw"] for r in pts.values() if r["bpw"] > 0]
-ys = [r["m30k"] for r in pts.values()]
-x0, x1 = 0, max(xs + [9]) * 1.05
-ft_ref = R["f32-ft"]["m30k"] if "f32-ft" in R else None
-y0, y1 = min(ys) - 1, max(ys + [f32["m30k"]] + ([ft_ref] if ft_ref is not None else [])) + 1
-X = lambda x: P + (x - x0) / (x1 - x0) * (W - 2 * P)
-Y = lambda y: H - P - (y - y0) / (y1 - y0) * (H - 2 * P)
-o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
-     f'<rect width="{W}" height="{H}" fill="white"/>',
-     f'<line x1="{P}" y1="{H-P}" x2="{W-P}" y2="{H-P}" stroke="black"/><line x1="{P}" y1="{P}" x2="{P}" y2="{H-P}" stroke="black"/>',
-     f'<text x="{W/2}" y="{H-20}" text-anchor="middle">bits per weight (coded weight matrices)</text>',
-     f'<text x="16" y="{H/2}" transform="rotate(-90 16 {H/2})" text-anchor="middle">BLEU, Multi30k test2016</text>',
-     f'<text x="{W/2}" y="24" text-anchor="middle" font-size="14">petit: rate against BLEU ({model})</text>']
-for t in range(0, int(x1) + 1):
-    o.append(f'<text x="{X(t)}" y="{H-P+16}" text-anchor="middle">{t}</text>')
-for k in range(6):
-    yv = y0 + k * (y1 - y0) / 5
-    o.append(f'<text x="{P-6}" y="{Y(yv)+4}" text-anchor="end">{yv:.1f}</text>')
-o.append(f'<line x1="{P}" y1="{Y(f32["m30k"])}" x2="{W-P}" y2="{Y(f32["m30k"])}" stroke="#888" stroke-dasharray="4 3"/>')
-o.append(f'<text x="{P+4}" y="{Y(f32["m30k"])-4}" fill="#555">fp32 (32 bits): {f32["m30k"]:.2f}</text>')
-if ft_ref is not None and any(e.startswith(("ft-", "ftf-")) for e in pts):
-    o.append(f'<line x1="{P}" y1="{Y(ft_ref)}" x2="{W-P}" y2="{Y(ft_ref)}" stroke="#d62728" stroke-dasharray="4 3"/>')
-    o.append(f'<text x="{P+4}" y="{Y(ft_ref)-4}" fill="#d62728">fp32 fine-tuned as long: {ft_ref:.2f}</text>')
-o.append(f'<line x1="{P}" y1="{Y(f32["m30k"]-0.5)}" x2="{W-P}" y2="{Y(f32["m30k"]-0.5)}" stroke="#c88" stroke-dasharray="2 3"/>')
-o.append(f'<line x1="{X(2.5)}" y1="{P}" x2="{X(2.5)}" y2="{H-P}" stroke="#c88" stroke-dasharray="2 3"/>')
-for prefix, color in (("pack-", "#1f77b4"), ("gptq-", "#9467bd"), ("fisher-", "#ff7f0e"), ("ft-", "#d62728"),
-                      ("ftf-", "#8c564b")):
-    ser = sorted((r["bpw"], r["m30k"], e) for e, r in pts.items() if e.startswith(prefix) and "-d" not in e)
-    if len(ser) > 1:
-        o.append('<polyline fill="none" stroke="%s" points="%s"/>' % (color, " ".join(f"{X(a)},{Y(b)}" for a, b, _ in ser)))
-    for a, b, e in ser:
-        o.append(f'<circle cx="{X(a)}" cy="{Y(b)}" r="4" fill="{color}"/><text x="{X(a)+6}" y="{Y(b)-6}" fill="{color}">{e}</text>')
-for e in ("q8", "q4"):
-    r = pts[e]
-    o.append(f'<rect x="{X(r["bpw"])-4}" y="{Y(r["m30k"])-4}" width="8" height="8" fill="#2ca02c"/>'
-             f'<text x="{X(r["bpw"])+6}" y="{Y(r["m30k"])+14}" fill="#2ca02c">{e}</text>')
-o.append(f'<text x="{W-P}" y="{H-P-10}" text-anchor="end"><tspan fill="#1f77b4">● petit pack</tspan>  '
-         f'<tspan fill="#9467bd">● --calib (GPTQ)</tspan>  <tspan fill="#ff7f0e">● --calib --fisher</tspan>  '
-         f'<tspan fill="#d62728">● ECQ-aware fine-tuning</tspan>  <tspan fill="#8c564b">● the same, Fisher λ</tspan>  <tspan fill="#2ca02c">■ q8, q4</tspan></text>')
-o.append("</svg>")
-open(svg, "w").write("\n".join(o))
-print(f"plot: {svg}")
+# the plot: every point, then a close-up of 2-3 bits/weight
+def plot(x0, x1, tick, path, what):
+    W, H, P = 760, 440, 60
+    pts = {e: r for e, r in R.items() if e not in ("f32", "f32-ft") and (what or x0 <= r["bpw"] <= x1)}
+    ys = [r["m30k"] for r in pts.values()]
+    ft_ref = R["f32-ft"]["m30k"] if "f32-ft" in R else None
+    y0, y1 = min(ys) - 1, max(ys + [f32["m30k"]] + ([ft_ref] if ft_ref is not None else [])) + 1
+    X = lambda x: P + (x - x0) / (x1 - x0) * (W - 2 * P)
+    Y = lambda y: H - P - (y - y0) / (y1 - y0) * (H - 2 * P)
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<line x1="{P}" y1="{H-P}" x2="{W-P}" y2="{H-P}" stroke="black"/><line x1="{P}" y1="{P}" x2="{P}" y2="{H-P}" stroke="black"/>',
+         f'<text x="{W/2}" y="{H-20}" text-anchor="middle">bits per weight (coded weight matrices)</text>',
+         f'<text x="16" y="{H/2}" transform="rotate(-90 16 {H/2})" text-anchor="middle">BLEU, Multi30k test2016</text>',
+         f'<text x="{W/2}" y="24" text-anchor="middle" font-size="14">petit: rate against BLEU ({model}){what or ", 2 to 3 bits/weight"}</text>']
+    t = x0
+    while t <= x1 + 1e-9:
+        o.append(f'<text x="{X(t)}" y="{H-P+16}" text-anchor="middle">{t:g}</text>')
+        t = round(t + tick, 6)
+    for k in range(6):
+        yv = y0 + k * (y1 - y0) / 5
+        o.append(f'<text x="{P-6}" y="{Y(yv)+4}" text-anchor="end">{yv:.1f}</text>')
+    o.append(f'<line x1="{P}" y1="{Y(f32["m30k"])}" x2="{W-P}" y2="{Y(f32["m30k"])}" stroke="#888" stroke-dasharray="4 3"/>')
+    o.append(f'<text x="{P+4}" y="{Y(f32["m30k"])-4}" fill="#555">fp32 (32 bits): {f32["m30k"]:.2f}</text>')
+    if ft_ref is not None and any(e.startswith(("ft-", "ftf-")) for e in pts):
+        o.append(f'<line x1="{P}" y1="{Y(ft_ref)}" x2="{W-P}" y2="{Y(ft_ref)}" stroke="#d62728" stroke-dasharray="4 3"/>')
+        o.append(f'<text x="{P+4}" y="{Y(ft_ref)-4}" fill="#d62728">fp32 fine-tuned as long: {ft_ref:.2f}</text>')
+    o.append(f'<line x1="{P}" y1="{Y(f32["m30k"]-0.5)}" x2="{W-P}" y2="{Y(f32["m30k"]-0.5)}" stroke="#c88" stroke-dasharray="2 3"/>')
+    o.append(f'<line x1="{X(2.5)}" y1="{P}" x2="{X(2.5)}" y2="{H-P}" stroke="#c88" stroke-dasharray="2 3"/>')
+    for prefix, color in (("pack-", "#1f77b4"), ("gptq-", "#9467bd"), ("fisher-", "#ff7f0e"), ("ft-", "#d62728"),
+                          ("ftf-", "#8c564b")):
+        ser = sorted((r["bpw"], r["m30k"], e) for e, r in pts.items() if e.startswith(prefix) and "-d" not in e)
+        if len(ser) > 1:
+            o.append('<polyline fill="none" stroke="%s" points="%s"/>' % (color, " ".join(f"{X(a)},{Y(b)}" for a, b, _ in ser)))
+        for i, (a, b, e) in enumerate(ser): # labels above and below by turns: neighbours do not overlap
+            o.append(f'<circle cx="{X(a)}" cy="{Y(b)}" r="4" fill="{color}"/>'
+                     f'<text x="{X(a)+6}" y="{Y(b) + (-6, 16, -20, 30)[i % 4]}" fill="{color}">{e}</text>')
+    for e in ("q8", "q4"):
+        if e not in pts:
+            continue
+        r = pts[e]
+        o.append(f'<rect x="{X(r["bpw"])-4}" y="{Y(r["m30k"])-4}" width="8" height="8" fill="#2ca02c"/>'
+                 f'<text x="{X(r["bpw"])+6}" y="{Y(r["m30k"])+14}" fill="#2ca02c">{e}</text>')
+    o.append(f'<text x="{W-P}" y="{H-P-10}" text-anchor="end"><tspan fill="#1f77b4">● petit pack</tspan>  '
+             f'<tspan fill="#9467bd">● --calib (GPTQ)</tspan>  <tspan fill="#ff7f0e">● --calib --fisher</tspan>  '
+             f'<tspan fill="#d62728">● ECQ-aware fine-tuning</tspan>  <tspan fill="#8c564b">● the same, Fisher λ</tspan>  <tspan fill="#2ca02c">■ q8, q4</tspan></text>')
+    o.append("</svg>")
+    open(path, "w").write("\n".join(o))
+    print(f"plot: {path}")
+xs = [r["bpw"] for e, r in R.items() if r["bpw"] > 0 and e not in ("f32", "f32-ft")]
+plot(0, max(xs + [9]) * 1.05, 1, svg, " ")
+plot(2.0, 3.0, 0.1, svg.replace(".svg", "-zoom.svg"), "")
 r, rf = R[rec], ref(rec)
 print(json.dumps(dict(recommended=rec, bpw=r["bpw"], bleu_fp32=rf["m30k"], bleu_packed=r["m30k"],
                       bleu_news_fp32=rf["news"], bleu_news_packed=r["news"], bleu_fp32_base=f32["m30k"],
