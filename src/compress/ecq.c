@@ -10,6 +10,22 @@
 #include "nn/gptq.h"
 #include "nn/quant.h"
 
+/* the levels' counts and code lengths -log2 P (INFINITY: a level nobody takes) */
+static void code_lengths(const uint8_t *sym, size_t n, uint64_t cnt[256], double cost[256]) {
+    memset(cnt, 0, 256 * sizeof *cnt);
+    for (size_t i = 0; i < n; i++) cnt[sym[i]]++;
+    for (int s = 0; s < 256; s++) cost[s] = cnt[s] ? -log2((double)cnt[s] / (double)n) : INFINITY;
+}
+
+/* zero-order entropy of the counts, in bits per symbol; *levels: symbols used */
+static double entropy_of(const uint64_t cnt[256], size_t n, int *levels) {
+    double h = 0;
+    *levels = 0;
+    for (int s = 0; s < 256; s++)
+        if (cnt[s]) h -= (double)cnt[s] / (double)n * log2((double)cnt[s] / (double)n), ++*levels;
+    return h;
+}
+
 /* the best level for w given cost[] (bits of each level, INFINITY = dead):
  * plain rounding k0, then every level between k0 and zero while moving
  * toward zero can still pay (the error grows by at least Δ² per step) */
@@ -71,7 +87,6 @@ int ecq_assign(const float *w, size_t n, int bits, double Lambda, uint8_t *sym, 
     size_t moved = n;
     for (; rounds < max_rounds && moved * 1000 > n; rounds++) {
         moved = 0;
-        memset(cnt, 0, sizeof cnt);
         double l = rounds == 0 && !prob ? 0.0 : lam; /* round 0 without a prior: plain rounding */
 #pragma omp parallel for schedule(static) reduction(+ : moved) if (n > 65536)
         for (size_t i = 0; i < n; i++) {
@@ -79,29 +94,20 @@ int ecq_assign(const float *w, size_t n, int bits, double Lambda, uint8_t *sym, 
             moved += rounds == 0 || s != sym[i];
             sym[i] = s;
         }
-        for (size_t i = 0; i < n; i++) cnt[sym[i]]++;
-        for (int s = 0; s < 256; s++) cost[s] = cnt[s] ? -log2((double)cnt[s] / (double)n) : INFINITY;
+        code_lengths(sym, n, cnt, cost);
         if (lam == 0) { rounds++; break; } /* nothing to trade: rounding is the answer */
     }
     double mse = 0;
-    size_t zeros = 0;
-    int levels = 0;
     for (size_t i = 0; i < n; i++) {
         double e = (double)w[i] - (double)((int)sym[i] - 128) * delta;
         mse += e * e;
-        zeros += sym[i] == 128;
     }
-    for (int s = 0; s < 256; s++) {
-        levels += cnt[s] > 0;
-        if (prob) prob[s] = (double)cnt[s] / (double)n;
-    }
+    if (prob)
+        for (int s = 0; s < 256; s++) prob[s] = (double)cnt[s] / (double)n;
     if (res) {
-        res->bits = bits, res->delta = delta, res->lambda = lam, res->rounds = rounds, res->levels = levels;
-        res->mse = mse / (double)n, res->sparsity = (double)zeros / (double)n;
-        double h = 0;
-        for (int s = 0; s < 256; s++)
-            if (cnt[s]) h -= (double)cnt[s] / (double)n * log2((double)cnt[s] / (double)n);
-        res->entropy = h;
+        res->bits = bits, res->delta = delta, res->lambda = lam, res->rounds = rounds;
+        res->entropy = entropy_of(cnt, n, &res->levels);
+        res->mse = mse / (double)n, res->sparsity = (double)cnt[128] / (double)n;
     }
     return 0;
 }
@@ -156,10 +162,10 @@ int ecq_gptq_rows(const float *w, int rows, int cols, int bits, double Lambda, c
     int *perm = pt_malloc((size_t)cols * sizeof(int));
     for (int j = 0; j < cols; j++) perm[j] = j;
     for (int i = 1; i < cols; i++) { /* insertion sort, stable: H[j][j] descending */
-            int x = perm[i], j = i;
-            while (j > 0 && H[(size_t)perm[j - 1] * cols + perm[j - 1]] < H[(size_t)x * cols + x]) perm[j] = perm[j - 1], j--;
-            perm[j] = x;
-        }
+        int x = perm[i], j = i;
+        while (j > 0 && H[(size_t)perm[j - 1] * cols + perm[j - 1]] < H[(size_t)x * cols + x]) perm[j] = perm[j - 1], j--;
+        perm[j] = x;
+    }
     double *Hp = pt_malloc((size_t)cols * cols * sizeof(double));
     for (int i = 0; i < cols; i++)
         for (int j = 0; j < cols; j++) Hp[(size_t)i * cols + j] = H[(size_t)perm[i] * cols + perm[j]];
@@ -168,9 +174,7 @@ int ecq_gptq_rows(const float *w, int rows, int cols, int bits, double Lambda, c
     int rc = 0;
     for (int it = 0; it < rounds && !rc; it++) {
         /* code lengths from the current levels: ECQ's, then the sweep's own */
-        memset(cnt, 0, sizeof cnt);
-        for (size_t i = 0; i < n; i++) cnt[sym[i]]++;
-        for (int s = 0; s < 256; s++) cost[s] = cnt[s] ? -log2((double)cnt[s] / (double)n) : INFINITY;
+        code_lengths(sym, n, cnt, cost);
         if (!(cost[128] < INFINITY)) cost[128] = 30; /* zero stays possible */
         for (int r = 0; r < rows; r++)
             for (int j = 0; j < cols; j++) W[(size_t)r * cols + j] = w[(size_t)r * cols + perm[j]];
@@ -180,18 +184,15 @@ int ecq_gptq_rows(const float *w, int rows, int cols, int bits, double Lambda, c
     }
     free(perm), free(Hp), free(sp);
     if (!rc && res) {
-        memset(cnt, 0, sizeof cnt);
-        double mse = 0, h = 0;
+        double mse = 0;
         for (size_t i = 0; i < n; i++) {
-            cnt[sym[i]]++;
             double e = (double)w[i] - (double)((int)sym[i] - 128) * step[i / (size_t)cols];
             mse += e * e;
         }
+        code_lengths(sym, n, cnt, cost);
         *res = r0;
-        res->levels = 0;
-        for (int s = 0; s < 256; s++)
-            if (cnt[s]) h -= (double)cnt[s] / (double)n * log2((double)cnt[s] / (double)n), res->levels++;
-        res->entropy = h, res->mse = mse / (double)n, res->sparsity = (double)cnt[128] / (double)n;
+        res->entropy = entropy_of(cnt, n, &res->levels);
+        res->mse = mse / (double)n, res->sparsity = (double)cnt[128] / (double)n;
         res->rounds = rounds;
     }
     free(step), free(W), free(lam_row);
