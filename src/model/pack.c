@@ -100,6 +100,12 @@ int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t) {
     return t->type == GGUF_TYPE_I8 && gguf_find_key(g, k) >= 0;
 }
 
+int pt_pack_scale(const gguf_file *g, const gguf_tensor *t, float *scale) {
+    char k[128];
+    key(k, sizeof k, t->name, "scale");
+    return gguf_get_f32(g, k, scale) || !(*scale > 0) || !isfinite(*scale) ? -1 : 0;
+}
+
 /* the metadata of a coded tensor, checked */
 typedef struct {
     uint32_t rows, cols, bits, freq[256], len[RANS_STREAMS];

@@ -54,6 +54,9 @@ void pt_pack_set_keys(gguf_writer *w, const pt_quant_policy *p, double Lambda, i
 
 /* Is this tensor of g entropy-coded? */
 int pt_pack_is_coded(const gguf_file *g, const gguf_tensor *t);
+/* A coded tensor's lambda multiplier (its scale key): 0, or -1 if missing
+ * or not a positive number */
+int pt_pack_scale(const gguf_file *g, const gguf_tensor *t, float *scale);
 /* Decode a coded tensor of (rows, cols) into its integer format: *type is
  * set to NN_Q4_0 or NN_Q8_0 and dst (pt_pack_decoded_bytes) written. */
 size_t pt_pack_decoded_bytes(const gguf_file *g, const gguf_tensor *t, int rows, int cols); /* 0: error */

@@ -393,12 +393,10 @@ int pt_trainer_ecq_scales_from(pt_trainer *t, const char *packed_path) {
         sc[i] = 1.0f;
         if (pt_quant_tensor_type(m, i, &pol) == NN_F32) continue;
         const gguf_tensor *gt = gguf_find_tensor(g, m->tensors[i].name);
-        char k[160];
-        snprintf(k, sizeof k, "petit.ecq.%s.scale", m->tensors[i].name);
         if (!gt || !pt_pack_is_coded(g, gt))
             rc = pt_set_error("%s: %s is not an entropy-coded tensor there (not a packed model of this architecture)",
                               packed_path, m->tensors[i].name);
-        else if (gguf_get_f32(g, k, &sc[i]) || !(sc[i] > 0) || !isfinite(sc[i]))
+        else if (pt_pack_scale(g, gt, &sc[i]))
             rc = pt_set_error("%s: no lambda multiplier for %s (pack it with this version of petit pack)", packed_path,
                               m->tensors[i].name);
     }
