@@ -178,9 +178,13 @@ int cli_calibrate(const char *cmd, const gguf_file *g, const char *model_path, p
     if (!rc) {
         /* the cache's key: the weights, the policy and the sentences' ids; a
          * cache without gradients does not serve a run that wants them */
-        uint64_t key = rans_hash((const uint8_t *)m->mem, m->n_params * sizeof(float));
-        key = pt_hash_u64(key ^ rans_hash((const uint8_t *)pol, sizeof *pol));
-        for (int i = 0; i < n; i++) key = pt_hash_u64(key ^ rans_hash((const uint8_t *)ids[i], (size_t)lens[i] * sizeof(int)));
+        uint64_t key = 0;
+        if (cache) {
+            key = rans_hash((const uint8_t *)m->mem, m->n_params * sizeof(float));
+            key = pt_hash_u64(key ^ rans_hash((const uint8_t *)pol, sizeof *pol));
+            for (int i = 0; i < n; i++)
+                key = pt_hash_u64(key ^ rans_hash((const uint8_t *)ids[i], (size_t)lens[i] * sizeof(int)));
+        }
         if (cache && !pt_calib_load(m, pol, cache, key, out) && grads && !pt_calib_has_grads(*out)) {
             pt_calib_detach(*out);
             *out = NULL;

@@ -229,16 +229,25 @@ const double *pt_calib_H(const pt_calib *c, int tensor) {
     return c && c->H[tensor] && c->rows[tensor] > 0 ? c->H[tensor] : NULL;
 }
 
+/* sum of g^2 in fixed chunks, the chunks' sums added in order: the same
+ * bits for any thread count */
+#define FISHER_CHUNK 16384
 void pt_calib_add_grads(pt_calib *c, const float *grads) {
     const pt_model *m = c->m;
     for (int i = 0; i < m->n_tensors; i++) {
         if (!c->H[i]) continue;
         const float *g = grads + m->tensors[i].offset;
-        size_t n = (size_t)m->tensors[i].rows * m->tensors[i].cols;
-        double ss = 0;
-#pragma omp parallel for schedule(static) reduction(+ : ss) if (n > 65536)
-        for (size_t j = 0; j < n; j++) ss += (double)g[j] * g[j];
-        c->fisher[i] += ss;
+        size_t n = (size_t)m->tensors[i].rows * m->tensors[i].cols, nc = (n + FISHER_CHUNK - 1) / FISHER_CHUNK;
+        double part[256], *ps = nc <= 256 ? part : pt_malloc(nc * sizeof(double));
+#pragma omp parallel for schedule(static) if (nc > 4)
+        for (size_t k = 0; k < nc; k++) {
+            size_t j1 = (k + 1) * FISHER_CHUNK < n ? (k + 1) * FISHER_CHUNK : n;
+            double ss = 0;
+            for (size_t j = k * FISHER_CHUNK; j < j1; j++) ss += (double)g[j] * g[j];
+            ps[k] = ss;
+        }
+        for (size_t k = 0; k < nc; k++) c->fisher[i] += ps[k];
+        if (ps != part) free(ps);
     }
     c->fisher_n++;
 }
@@ -282,7 +291,6 @@ int pt_calib_allocate(pt_calib *c, const float *block, double power) {
     return 0;
 }
 
-double pt_calib_scale(const pt_calib *c, int tensor) { return c && c->scale ? c->scale[tensor] : 1.0; }
 const float *pt_calib_scales(const pt_calib *c) { return c ? c->scale : NULL; }
 
 static const char calib_magic[8] = {'P', 'T', 'C', 'A', 'L', 'I', 'B', '1'};

@@ -84,11 +84,10 @@ int pt_calib_has_grads(const pt_calib *c); /* any samples added? */
  * positive sens (mult 1 where sens or n is 0): the global lambda keeps its
  * meaning on average, power 0 turns allocation off and 1 is the quadratic
  * model's optimum. pt_calib_allocate sets the multipliers from the
- * weights in block (m's layout); pt_calib_scale reads them (1 if unset). */
+ * weights in block (m's layout); pt_calib_scales reads them. */
 void pt_lambda_allocate(const double *sens, const double *n, int k, double power, double *mult);
 int pt_calib_allocate(pt_calib *c, const float *block, double power);
-double pt_calib_scale(const pt_calib *c, int tensor);
-const float *pt_calib_scales(const pt_calib *c); /* all of them (m's tensors), or NULL */
+const float *pt_calib_scales(const pt_calib *c); /* one per m's tensor, or NULL if unset */
 /* A cache of the statistics (H, rows, Fisher) for sweeps over one model
  * and calibration text: key identifies both (the caller's hash). Save
  * writes PATH.tmp and renames it. Load: 0 and *out (detached from m's
