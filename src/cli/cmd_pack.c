@@ -96,14 +96,13 @@ int cmd_pack(int argc, char **argv) {
     pt_model m;
     if (cli_load_float_model("pack", "is not a float model", in, &g, &m)) return 1;
     pt_calib *calib = NULL;
-    if (calib_path && (cli_calibrate("pack", g, in, &m, &pol, calib_path, (int)calib_lines, fisher > 0, cache, quiet,
-                                     &calib) ||
-                       (fisher > 0 && pt_calib_allocate(calib, m.mem, fisher) &&
-                        cli_fail("pack", "%s: %s", calib_path, pt_error())))) {
-        pt_calib_detach(calib);
-        pt_model_free(&m);
-        gguf_close(g);
-        return 1;
+    int rc = 1;
+    if (calib_path && cli_calibrate("pack", g, in, &m, &pol, calib_path, (int)calib_lines, fisher > 0, cache, quiet,
+                                    &calib))
+        goto done;
+    if (fisher > 0 && pt_calib_allocate(calib, m.mem, fisher)) {
+        cli_fail("pack", "%s: %s", calib_path, pt_error());
+        goto done;
     }
     double t0 = pt_time();
     gguf_writer *w = gguf_writer_init();
@@ -111,7 +110,6 @@ int cmd_pack(int argc, char **argv) {
     pt_pack_set_keys(w, &pol, lambda, (int)bits);
     pt_quant_keep keep = {0};
     pt_pack_stats st;
-    int rc = 1;
     if (pt_pack_add_tensors(w, &m, m.mem, &pol, lambda, (int)bits, calib, damp, pt_calib_scales(calib), &keep,
                             quiet ? NULL : stderr, &st)) {
         cli_fail("pack", "%s", pt_error());
@@ -131,6 +129,7 @@ int cmd_pack(int argc, char **argv) {
     }
     pt_quant_keep_free(&keep);
     gguf_writer_free(w);
+done:
     pt_calib_detach(calib);
     pt_model_free(&m);
     gguf_close(g);
