@@ -108,34 +108,30 @@ for L in $FISHER_LAMBDAS; do gpack "fisher-$L" "$L" 1 "$FISHER"; done
 for L in $GPTQ_LAMBDAS; do gpack "gptq-$L" "$L" 1 0; done
 ft=(--src runs/base/train.en --tgt runs/base/train.fr --init "$MODEL" --lr 1e-4 --warmup 10 --schedule constant
     --batch-tokens 6000 --max-steps "$FT_STEPS" --dropout 0.1 --threads $THREADS --save-every 50 --log-every 10)
+ftrain() { # OUT WHAT [train options]: one fine-tuning from the start, its log beside OUT
+    local f=$1
+    note "$2, $FT_STEPS steps ..."
+    shift 2
+    mkdir -p "$(dirname "$f")"
+    rm -f "${f%.gguf}.ckpt.gguf"
+    "$PETIT" train "${ft[@]}" "$@" -o "$f" >"${f%.gguf}.log" 2>&1 || die "fine-tuning failed: ${f%.gguf}.log"
+}
 for L in $FT_LAMBDAS; do
     f=$Q/ft-$L-$FT_STEPS.gguf
-    if ! fresh "$f"; then
-        note "ECQ-aware fine-tuning, lambda $L, $FT_STEPS steps ..."
-        rm -f "${f%.gguf}.ckpt.gguf"
-        "$PETIT" train "${ft[@]}" --ecq "$L" -o "$f" >"${f%.gguf}.log" 2>&1 || die "fine-tuning failed: ${f%.gguf}.log"
-    fi
+    fresh "$f" || ftrain "$f" "ECQ-aware fine-tuning, lambda $L" --ecq "$L"
     FILE[ft-$L]=$f NAMES="$NAMES ft-$L"
 done
 for L in $FTF_LAMBDAS; do
     [ -n "${FILE[fisher-$L]:-}" ] || gpack "fisher-$L" "$L" 1 "$FISHER"
     f=$Q/ftf-$L-$FT_STEPS-c$CALIB_LINES-p$FISHER.gguf
-    if ! fresh "$f" || [ "$f" -ot "${FILE[fisher-$L]}" ]; then
-        note "ECQ-aware fine-tuning with the Fisher's multipliers, lambda $L, $FT_STEPS steps ..."
-        rm -f "${f%.gguf}.ckpt.gguf"
-        "$PETIT" train "${ft[@]}" --ecq "$L" --ecq-scales "${FILE[fisher-$L]}" -o "$f" >"${f%.gguf}.log" 2>&1 ||
-            die "fine-tuning failed: ${f%.gguf}.log"
-    fi
+    fresh "$f" && [ "$f" -nt "${FILE[fisher-$L]}" ] ||
+        ftrain "$f" "ECQ-aware fine-tuning with the Fisher's multipliers, lambda $L" --ecq "$L" \
+            --ecq-scales "${FILE[fisher-$L]}"
     FILE[ftf-$L]=$f NAMES="$NAMES ftf-$L"
 done
 CTRL=bench/out/quant/models/ft-f32-$FT_STEPS.gguf # shared with bench/quant.sh
 FTS="$FT_LAMBDAS$FTF_LAMBDAS"
-if [ -n "$FTS" ] && ! fresh "$CTRL"; then
-    note "the float control: $FT_STEPS steps ..."
-    mkdir -p "$(dirname "$CTRL")"
-    rm -f "${CTRL%.gguf}.ckpt.gguf"
-    "$PETIT" train "${ft[@]}" -o "$CTRL" >"${CTRL%.gguf}.log" 2>&1 || die "fine-tuning failed: ${CTRL%.gguf}.log"
-fi
+[ -z "$FTS" ] || fresh "$CTRL" || ftrain "$CTRL" "the float control"
 [ -n "$FTS" ] && FILE[f32-ft]=$CTRL NAMES="$NAMES f32-ft"
 
 prep() { # name file lines (the files are rewritten only when they change: kept translations stay valid)
@@ -229,9 +225,9 @@ dec_ms = lp - lq
 print(f"\nloading (whole process, empty input, median of 9): {rec} {lp:.0f} ms, q8 {lq:.0f} ms: "
       f"decoding adds {dec_ms:.0f} ms for {nw/1e6:.1f}M weights ({nw/1e6/max(dec_ms/1000, 1e-3):.0f} MB/s of int8 weights)")
 # the plot: every point, then a close-up of 2-3 bits/weight
-def plot(x0, x1, tick, path, what):
+def plot(x0, x1, tick, path, zoom):
     W, H, P = 760, 440, 60
-    pts = {e: r for e, r in R.items() if e not in ("f32", "f32-ft") and (what or x0 <= r["bpw"] <= x1)}
+    pts = {e: r for e, r in R.items() if e not in ("f32", "f32-ft") and (not zoom or x0 <= r["bpw"] <= x1)}
     ys = [r["m30k"] for r in pts.values()]
     ft_ref = R["f32-ft"]["m30k"] if "f32-ft" in R else None
     y0, y1 = min(ys) - 1, max(ys + [f32["m30k"]] + ([ft_ref] if ft_ref is not None else [])) + 1
@@ -242,7 +238,7 @@ def plot(x0, x1, tick, path, what):
          f'<line x1="{P}" y1="{H-P}" x2="{W-P}" y2="{H-P}" stroke="black"/><line x1="{P}" y1="{P}" x2="{P}" y2="{H-P}" stroke="black"/>',
          f'<text x="{W/2}" y="{H-20}" text-anchor="middle">bits per weight (coded weight matrices)</text>',
          f'<text x="16" y="{H/2}" transform="rotate(-90 16 {H/2})" text-anchor="middle">BLEU, Multi30k test2016</text>',
-         f'<text x="{W/2}" y="24" text-anchor="middle" font-size="14">petit: rate against BLEU ({model}){what or ", 2 to 3 bits/weight"}</text>']
+         f'<text x="{W/2}" y="24" text-anchor="middle" font-size="14">petit: rate against BLEU ({model}){f", {x0:g} to {x1:g} bits/weight" if zoom else ""}</text>']
     t = x0
     while t <= x1 + 1e-9:
         o.append(f'<text x="{X(t)}" y="{H-P+16}" text-anchor="middle">{t:g}</text>')
@@ -278,8 +274,8 @@ def plot(x0, x1, tick, path, what):
     open(path, "w").write("\n".join(o))
     print(f"plot: {path}")
 xs = [r["bpw"] for e, r in R.items() if r["bpw"] > 0 and e not in ("f32", "f32-ft")]
-plot(0, max(xs + [9]) * 1.05, 1, svg, " ")
-plot(2.0, 3.0, 0.1, svg.replace(".svg", "-zoom.svg"), "")
+plot(0, max(xs + [9]) * 1.05, 1, svg, False)
+plot(2.0, 3.0, 0.1, svg.replace(".svg", "-zoom.svg"), True)
 r, rf = R[rec], ref(rec)
 print(json.dumps(dict(recommended=rec, bpw=r["bpw"], bleu_fp32=rf["m30k"], bleu_packed=r["m30k"],
                       bleu_news_fp32=rf["news"], bleu_news_packed=r["news"], bleu_fp32_base=f32["m30k"],
