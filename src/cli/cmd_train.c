@@ -58,6 +58,8 @@ static const char *usage_text =
     "output:\n"
     "  -o, --output FILE           the model file\n"
     "  --checkpoint FILE           default: MODEL.ckpt.gguf beside the model\n"
+    "  --snapshot-every N (0 = off) also keep the model of every N-th step as\n"
+    "                              MODEL.stepNNNNNNN.gguf (to average the last ones)\n"
     "  --metrics FILE              append JSON lines (step, loss, dev_loss, lr, tok_s, ...)\n"
     "  --log-every N (10)  --quiet\n"
     "  --resume FILE               continue from a checkpoint (same data)\n"
@@ -105,7 +107,7 @@ typedef struct {
     int init_from_teacher;
     const char *src, *tgt, *vocab, *dev_src, *dev_tgt, *out, *ckpt, *metrics, *resume, *init;
     const char *qat, *qat_emb, *qat_tensors, *ecq, *ecq_bits, *ecq_scales;
-    long max_lines, max_steps, max_epochs, valid_every, patience, save_every, log_every, threads;
+    long max_lines, max_steps, max_epochs, valid_every, patience, save_every, snapshot_every, log_every, threads;
     int quiet;
     pt_config cfg;
     pt_train_opts opts;
@@ -211,7 +213,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
         FLT("--clip", a->opts.clip, 0, 1e9) FLT("--label-smoothing", a->opts.smoothing, 0, 0.99)
         INT("--max-steps", a->max_steps, 1, 1L << 40) INT("--max-epochs", a->max_epochs, 1, 1 << 20)
         INT("--valid-every", a->valid_every, 1, 1L << 40) INT("--patience", a->patience, 0, 1 << 20)
-        INT("--save-every", a->save_every, 1, 1L << 40) INT("--log-every", a->log_every, 1, 1L << 40)
+        INT("--save-every", a->save_every, 1, 1L << 40) INT("--snapshot-every", a->snapshot_every, 0, 1L << 40) INT("--log-every", a->log_every, 1, 1L << 40)
         INT("--threads", a->threads, 0, 1024)
         if (!strcmp(f, "--seed")) {
             if (cli_int(CMD, f, v, 0, 1L << 62, &x)) return 2;
@@ -287,6 +289,19 @@ static int save_files(const pt_trainer *t, const spm_model *sp, const train_args
         return -1;
     }
     return 0;
+}
+
+/* --snapshot-every: the model as it is now, as MODEL.stepNNNNNNN.gguf */
+static int save_snapshot(const pt_trainer *t, const spm_model *sp, const train_args *a) {
+    size_t n = strlen(a->out);
+    size_t stem = n > 5 && !strcmp(a->out + n - 5, ".gguf") ? n - 5 : n;
+    char *path = pt_malloc(stem + 32);
+    snprintf(path, stem + 32, "%.*s.step%07ld.gguf", (int)stem, a->out, t->step);
+    int rc = t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, path)
+                                                                : pt_model_save_sides(&t->model, sp, t->tgt_vocab, path);
+    if (rc) cli_fail(CMD, "%s", pt_error());
+    free(path);
+    return rc ? -1 : 0;
 }
 
 /* Save checkpoint then model; on failure say which and keep going (the
@@ -685,6 +700,10 @@ static int train_main(int argc, char **argv) {
             last = now, tok_since = 0, flops_since = 0, loss_since = 0, steps_since = 0;
         }
         if (t.step % a.save_every == 0 && save_all(&t, sp, &a)) { rc = 1; break; }
+        if (a.snapshot_every && t.step % a.snapshot_every == 0 && g_rank == 0 && save_snapshot(&t, sp, &a)) {
+            rc = 1;
+            break;
+        }
         if (stop_reason) break;
     }
     if (tty && !a.quiet) fputc('\n', stderr);

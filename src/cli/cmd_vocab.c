@@ -19,6 +19,7 @@
 #include "base/base.h"
 #include "cli/cli.h"
 #include "text/spm.h"
+#include "text/spm_internal.h"
 
 static const char *usage_text =
     "usage: petit vocab -i FILE [-i FILE...] -o PREFIX --size N [options]\n"
@@ -31,14 +32,21 @@ static const char *usage_text =
     "  -o, --output PREFIX      output prefix\n"
     "  --size N                 vocabulary size\n"
     "  --type unigram|bpe       model type (default unigram)\n"
-    "  --coverage F             character coverage (default 0.9995)\n"
+    "  --coverage F             character coverage (default 0.9999: rarer characters\n"
+    "                           are spelled as bytes)\n"
     "  --normalization NAME     nmt_nfkc (default), identity, nfkc, nmt_nfkc_cf, nfkc_cf\n"
-    "  --byte-fallback          unknown characters become <0xNN> byte pieces\n"
+    "  --no-byte-fallback       no <0xNN> byte pieces (default: with them, so that any\n"
+    "                           character is encodable and none becomes <unk>)\n"
+    "  --no-split-digits        let pieces hold several digits (default: one digit a piece)\n"
     "  --max-lines N            sample at most N sentences (default 1000000)\n"
     "  --user-symbols A,B,...   user-defined symbols (always one piece)\n"
     "  --threads N              spm_train threads (default: the CPUs online)\n"
     "  --spm-arg ARG            pass ARG to spm_train as it is (repeatable)\n"
     "  -v, --verbose            show spm_train's log instead of writing PREFIX.log\n"
+    "\n"
+    "After training, every line of the input (up to --max-lines) is encoded and\n"
+    "decoded again: a line that needs <unk> fails the command; a line whose\n"
+    "decoding differs from its normalized text is reported.\n"
     "\n"
     "Needs spm_train on PATH (Debian/Ubuntu: apt-get install sentencepiece).\n";
 
@@ -85,14 +93,81 @@ static char *fmt(const char *f, const char *v) {
     return s;
 }
 
+/* The check after training: every line of the inputs (at most max_lines in
+ * all) is encoded and decoded again. A line that needs <unk> is an error (a
+ * translator must be able to spell its own training text); a line whose
+ * decoding is not its normalized text (sentencepiece's normalizer, U+2581 as
+ * the space, no leading space) is counted and shown. */
+static int check_round_trip(const spm_model *m, const char **inputs, int n_in, long max_lines) {
+    const char *C = "vocab";
+    long lines = 0, unk_lines = 0, diff_lines = 0, unk_shown = 0, diff_shown = 0;
+    int unk = spm_unk_id(m), *ids = NULL;
+    size_t ids_cap = 0, norm_cap = 0;
+    char *norm = NULL;
+    for (int k = 0; k < n_in && lines < max_lines; k++) {
+        size_t n;
+        char *buf = pt_read_file(inputs[k], &n);
+        if (!buf) return cli_fail(C, "%s: %s", inputs[k], pt_error());
+        pt_lines it;
+        const char *l;
+        size_t len;
+        pt_lines_init(&it, buf, n);
+        while (lines < max_lines && pt_lines_next(&it, &l, &len)) {
+            lines++;
+            int nid = spm_encode(m, l, len, &ids, &ids_cap);
+            if (nid < 0) { free(buf); free(ids); free(norm); return cli_fail(C, "encode: %s", pt_error()); }
+            int has_unk = 0;
+            for (int i = 0; i < nid; i++) has_unk |= ids[i] == unk;
+            if (has_unk) {
+                if (unk_shown++ < 5) fprintf(stderr, "  <unk> in %s:%ld: %.*s\n", inputs[k], lines, (int)len, l);
+                unk_lines++;
+                continue;
+            }
+            size_t dlen, nlen = spm_normalize(m, l, len, &norm, &norm_cap);
+            char *dec = spm_decode(m, ids, nid, &dlen);
+            /* the normalized text with spaces for U+2581 (E2 96 81), no leading space */
+            size_t w = 0;
+            for (size_t r = 0; r < nlen; r++) {
+                if (r + 2 < nlen && (unsigned char)norm[r] == 0xE2 && (unsigned char)norm[r + 1] == 0x96 &&
+                    (unsigned char)norm[r + 2] == 0x81) {
+                    norm[w++] = ' ';
+                    r += 2;
+                } else {
+                    norm[w++] = norm[r];
+                }
+            }
+            size_t off = w > 0 && norm[0] == ' ';
+            if (!dec || dlen != w - off || memcmp(dec, norm + off, dlen)) {
+                if (diff_shown++ < 5)
+                    fprintf(stderr, "  round trip differs, %s:%ld: '%.*s' -> '%.*s'\n", inputs[k], lines,
+                            (int)(w - off), norm + off, dec ? (int)dlen : 0, dec ? dec : "");
+                diff_lines++;
+            }
+            free(dec);
+        }
+        free(buf);
+    }
+    free(ids);
+    free(norm);
+    fprintf(stderr, "petit vocab: round trip over %ld lines: %ld with <unk>, %ld decoded differently\n", lines,
+            unk_lines, diff_lines);
+    if (unk_lines && !spm_byte_fallback(m))
+        fprintf(stderr, "petit vocab: warning: %ld lines need <unk> (--no-byte-fallback was given)\n",
+                unk_lines);
+    else if (unk_lines || diff_lines)
+        return cli_fail(C, "%ld lines need <unk> and %ld do not round-trip with byte fallback on",
+                        unk_lines, diff_lines);
+    return 0;
+}
+
 int cmd_vocab(int argc, char **argv) {
     const char *C = "vocab";
     const char **inputs = pt_calloc((size_t)argc, sizeof(char *));
     const char **extra = pt_calloc((size_t)argc, sizeof(char *));
-    int n_in = 0, n_extra = 0, byte_fallback = 0, verbose = 0, rc = 0;
+    int n_in = 0, n_extra = 0, byte_fallback = 1, split_digits = 1, verbose = 0, rc = 0;
     const char *prefix = NULL, *type = "unigram", *norm = "nmt_nfkc", *user = NULL;
     long size = 0, max_lines = 1000000, threads = sysconf(_SC_NPROCESSORS_ONLN);
-    double coverage = 0.9995;
+    double coverage = 0.9999;
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
     for (int i = 1; i < argc && rc == 0; i++) {
@@ -104,6 +179,12 @@ int cmd_vocab(int argc, char **argv) {
             verbose = 1;
         } else if (!strcmp(a, "--byte-fallback")) {
             byte_fallback = 1;
+        } else if (!strcmp(a, "--no-byte-fallback")) {
+            byte_fallback = 0;
+        } else if (!strcmp(a, "--split-digits")) {
+            split_digits = 1;
+        } else if (!strcmp(a, "--no-split-digits")) {
+            split_digits = 0;
         } else if (!v) {
             rc = cli_usage(C, "%s needs a value", a);
         } else {
@@ -169,6 +250,7 @@ int cmd_vocab(int argc, char **argv) {
     av[ac++] = fmt("--character_coverage=%s", num);
     av[ac++] = fmt("--normalization_rule_name=%s", norm);
     av[ac++] = fmt("--byte_fallback=%s", byte_fallback ? "true" : "false");
+    av[ac++] = fmt("--split_digits=%s", split_digits ? "true" : "false");
     snprintf(num, sizeof num, "%ld", max_lines);
     av[ac++] = fmt("--input_sentence_size=%s", num);
     av[ac++] = pt_strdup("--shuffle_input_sentence=true");
@@ -220,9 +302,10 @@ int cmd_vocab(int argc, char **argv) {
                 if (!m) {
                     rc = cli_fail(C, "spm_train wrote a model petit cannot read: %s", pt_error());
                 } else {
-                    fprintf(stderr, "petit vocab: wrote %s.model and %s.vocab (%d pieces, %s, %s%s)\n",
+                    fprintf(stderr, "petit vocab: wrote %s.model and %s.vocab (%d pieces, %s, %s%s%s)\n",
                             prefix, prefix, spm_vocab_size(m), type, norm,
-                            byte_fallback ? ", byte fallback" : "");
+                            byte_fallback ? ", byte fallback" : "", split_digits ? ", split digits" : "");
+                    rc = check_round_trip(m, inputs, n_in, max_lines);
                     spm_free(m);
                 }
                 free(mpath);
