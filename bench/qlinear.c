@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     nn_set_threads(threads);
     static const int Ns[] = {1, 4, 32, 128, 1024};
     static const int shapes[][2] = {{256, 768}, {256, 1024}, {1024, 256}, {256, 8000}};
-    printf("kernel: %s, threads %d; GFLOP/s (2*N*in*out / median time)\n", nn_isa_name(nn_q_isa()), threads);
+    printf("kernel: %s, threads %d; GFLOP/s (2*N*in*out / median time)\n", nn_isa_name(nn_isa()), threads);
     printf("%6s %6s %6s | %9s %9s | %9s %9s | %7s %7s\n", "N", "in", "out", "f32 rows", "f32 blas", "q8_0", "q4_0",
            "q8/f32", "q4/f32");
     double sum8 = 0, sum4 = 0;
@@ -81,6 +81,6 @@ int main(int argc, char **argv) {
             free(j.X), free(j.W), free(j.Y);
         }
     printf("{\"q8_vs_f32_mean\": %.2f, \"q4_vs_f32_mean\": %.2f, \"isa\": \"%s\"}\n", sum8 / cnt, sum4 / cnt,
-           nn_isa_name(nn_q_isa()));
+           nn_isa_name(nn_isa()));
     return 0;
 }

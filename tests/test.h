@@ -38,6 +38,36 @@ static inline const char *test_data_dir(void) {
     return d ? d : "../shared/data/en-fr";
 }
 
+#ifdef PETIT_NN_ISA_H
+/* TEST_EACH_ISA(name) { ... }: the body once per instruction-set level
+ * (nn/isa.h) that this CPU has and PETIT_ISA allows, with nn_set_isa set to
+ * it; each level says it ran or why it was skipped. The default level is
+ * restored after the loop (test_isa_restore). */
+static int test_isa_default = -1;
+static inline int test_isa_enter(const char *what, int isa) {
+    if (test_isa_default < 0) test_isa_default = nn_isa();
+    const char *env = getenv("PETIT_ISA");
+    int cap = env && *env && nn_isa_parse(env) >= 0 ? nn_isa_parse(env) : NN_ISA_COUNT - 1;
+    if (isa >= NN_ISA_COUNT) {
+        nn_set_isa(test_isa_default);
+        return 0;
+    }
+    if (isa > cap) {
+        printf("  %s at %s: skipped (PETIT_ISA=%s)\n", what, nn_isa_name(isa), env);
+        return 0;
+    }
+    if (nn_set_isa(isa)) {
+        printf("  %s at %s: skipped (not on this CPU)\n", what, nn_isa_name(isa));
+        return 0;
+    }
+    printf("  %s at %s\n", what, nn_isa_name(isa));
+    return 1;
+}
+#define TEST_EACH_ISA(what, isa) \
+    for (int isa = 0; isa <= NN_ISA_COUNT; isa++) \
+        if (test_isa_enter((what), isa))
+#endif
+
 static inline int test_done(const char *name) {
     printf("%s: %d checks, %d failed\n", name, test_checks, test_failures);
     return test_failures ? 1 : 0;

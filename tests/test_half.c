@@ -8,7 +8,9 @@
  *   its neighbours (and even on a tie); overflow gives infinity, tiny values
  *   zero; vector and scalar paths agree bit for bit;
  * - nn_attend_f16 equals nn_attend on the same keys and values widened to
- *   float, within float rounding. */
+ *   float, within float rounding.
+ * All of it at every instruction-set level the CPU has (the scalar level is
+ * the portable code, the reference of the others). */
 #include <math.h>
 #include <string.h>
 
@@ -117,8 +119,10 @@ static void check_attend(void) {
 }
 
 int main(void) {
-    check_all_halves();
-    check_rounding();
-    check_attend();
+    TEST_EACH_ISA("halves, rounding, attention", isa) {
+        check_all_halves();
+        check_rounding();
+        check_attend();
+    }
     return test_done("test_half");
 }

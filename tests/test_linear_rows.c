@@ -21,6 +21,9 @@
  * same bits as within the batch; Y is fully written (it starts as NaN) and
  * nothing past it is touched.
  *
+ * All of it at every instruction-set level the CPU has (nn/isa.h): the
+ * portable kernels at scalar, the AVX2 ones at avx2 and above.
+ *
  * Set PETIT_TEST_VERBOSE=1 to print the worst error / budget per shape. */
 #include <stdint.h>
 #include <string.h>
@@ -31,7 +34,11 @@
 
 static int verbose;
 static int packed; /* 0: nn_linear_rows, 1: nn_plinear */
-static const char *kname(void) { return packed ? "nn_plinear" : "nn_linear_rows"; }
+static const char *kname(void) {
+    static char b[64];
+    snprintf(b, sizeof b, "%s at %s", packed ? "nn_plinear" : "nn_linear_rows", nn_isa_name(nn_isa()));
+    return b;
+}
 
 /* Y = X W^T + b with the kernel under test (nn_plinear packs W first) */
 static void product(float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
@@ -185,7 +192,7 @@ int main(void) {
     static const int Ns[] = {1, 2, 3, 5, 17, 128};
     static const int ins[] = {1, 7, 8, 9, 64, 129, 256, 1024};
     static const int outs[] = {1, 3, 4, 5, 31, 256, 4000};
-    for (packed = 0; packed < 2; packed++) {
+    TEST_EACH_ISA("nn_linear_rows and nn_plinear", isa) for (packed = 0; packed < 2; packed++) {
         uint64_t seed = 1;
         for (size_t a = 0; a < sizeof Ns / sizeof *Ns; a++)
             for (size_t c = 0; c < sizeof ins / sizeof *ins; c++)

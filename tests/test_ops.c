@@ -493,8 +493,8 @@ static void check_exp(void) {
         }
         free(x), free(y);
     }
-    CHECK(worst < 2e-7, "exp: worst relative error %.3g (budget 2e-7)", worst);
-    CHECK(worst_sum < 1e-6, "exp: the returned sum is off by %.3g relative", worst_sum);
+    CHECK(worst < 2e-7, "exp at %s: worst relative error %.3g (budget 2e-7)", nn_isa_name(nn_isa()), worst);
+    CHECK(worst_sum < 1e-6, "exp at %s: the returned sum is off by %.3g relative", nn_isa_name(nn_isa()), worst_sum);
 }
 
 /* ---- cross-entropy --------------------------------------------------- */
@@ -725,7 +725,7 @@ int main(void) {
     check_attention(&ma1, "multiaxis W=1 fused B=1 T=5", 1, 5, 5, 1, 3, 45);
     check_attention(&ma_all, "multiaxis W=2 2 local + 1 grid B=2 T=7", 2, 7, 7, 1, 3, 46);
     check_local_is_causal();
-    check_exp();
+    TEST_EACH_ISA("exp", isa) check_exp();
 
     check_xent(0.0f, 1.0f, 51);
     check_xent(0.0f, 0.37f, 52);

@@ -85,7 +85,7 @@ static void test_roundtrip(int type) {
     x[40] = 1e6f;                             /* a block with an outlier */
     void *q = pt_malloc(nn_qrow_bytes(type, n));
     nn_quantize_row(type, q, x, n);
-    nn_q_set_isa(NN_ISA_SCALAR);
+    nn_set_isa(NN_ISA_SCALAR);
     nn_dequantize_row(type, y, q, n);
     double worst = 0;
     int bad = 0;
@@ -105,11 +105,11 @@ static void test_roundtrip(int type) {
     /* every kernel's dequantization gives the scalar bits */
     float *z = pt_malloc(n * sizeof(float));
     for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512VNNI; isa++) {
-        if (nn_q_set_isa(isa)) continue;
+        if (nn_set_isa(isa)) continue;
         nn_dequantize_row(type, z, q, n);
         CHECK(!memcmp(z, y, n * sizeof(float)), "%s dequantization differs from scalar", nn_isa_name(isa));
     }
-    nn_q_set_isa(NN_ISA_SCALAR);
+    nn_set_isa(NN_ISA_SCALAR);
     free(z);
     CHECK(y[0] == 0.0f && y[31] == 0.0f, "zero block stays zero");
     printf("  %s round trip: worst error %.3f of budget\n", nn_qtype_name(type), worst);
@@ -127,7 +127,7 @@ static void test_semantics(int type, int N, int in, int out) {
     for (int o = 0; o < out; o++) nn_quantize_row(type, q + o * rb, W + (size_t)o * in, in);
     for (int o = 0; o < out; o++) nn_dequantize_row(type, Wd + (size_t)o * in, q + o * rb, in);
     nn_qmat m = {type, out, in, q};
-    nn_q_set_isa(NN_ISA_SCALAR);
+    nn_set_isa(NN_ISA_SCALAR);
     nn_qlinear_int(Y, X, &m, b, N);
     int bad = 0;
     for (int n = 0; n < N; n++)
@@ -189,9 +189,9 @@ static void test_isa(int isa, int type, int N, int in, int out, int with_bias) {
     for (int o = 0; o < out; o++) nn_quantize_row(type, q + o * rb, W + (size_t)o * in, in);
     nn_qmat m = {type, out, in, q};
     const float *bias = with_bias ? b : NULL;
-    nn_q_set_isa(NN_ISA_SCALAR);
+    nn_set_isa(NN_ISA_SCALAR);
     nn_qlinear_int(Ys, X, &m, bias, N);
-    nn_q_set_isa(isa);
+    nn_set_isa(isa);
     for (size_t i = 0; i < (size_t)N * out + 8; i++) Yv[i] = NAN;
     Yv[(size_t)N * out] = 12345.0f;
     nn_qlinear_int(Yv, X, &m, bias, N);
@@ -232,7 +232,7 @@ static void test_bits(int type) {
     uint8_t *q = pt_malloc(rb * out);
     for (int o = 0; o < out; o++) nn_quantize_row(type, q + o * rb, W + (size_t)o * in, in);
     nn_qmat m = {type, out, in, q};
-    nn_q_set_isa(nn_q_isa_supported(NN_ISA_AVX2) ? NN_ISA_AVX2 : NN_ISA_SCALAR);
+    nn_set_isa(nn_isa_supported(NN_ISA_AVX2) ? NN_ISA_AVX2 : NN_ISA_SCALAR);
     nn_set_threads(1);
     nn_qlinear_int(Y1, X, &m, NULL, N);
     nn_set_threads(2);
@@ -264,7 +264,7 @@ int main(void) {
     }
     static const int Ns[] = {1, 2, 3, 4, 5, 17, 64}, ins[] = {32, 64, 96, 256, 1024}, outs[] = {1, 3, 5, 31, 256};
     for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512VNNI; isa++) {
-        if (!nn_q_isa_supported(isa)) {
+        if (!nn_isa_supported(isa)) {
             printf("  %s: not on this CPU, skipped\n", nn_isa_name(isa));
             continue;
         }
@@ -278,6 +278,6 @@ int main(void) {
     }
     test_bits(NN_Q8_0);
     test_bits(NN_Q4_0);
-    printf("  default kernel on this CPU: %s\n", nn_isa_name(nn_q_isa()));
+    printf("  default kernel on this CPU: %s\n", nn_isa_name(nn_isa()));
     return test_done("test_quant");
 }

@@ -2,13 +2,20 @@
  * and loaded back (pt_model_from_gguf) computes what the float model with
  * fake-quantized weights (pt_fake_quant) computes.
  *
- * With 8 or more rows per product the integer model multiplies dequantized
- * weights in fp32, so its logits match the fake-quantized model's to float
- * rounding (budget 1e-4 absolute on logits of size ~1). With fewer rows the
- * products are integer dot products over Q8_0-rounded activations, which
- * adds a relative error of about 2^-8 per product: the loss must agree to
- * 2%. Both for Q8_0 and Q4_0 (embedding at Q8_0), and the policy: F32
- * tensors stay F32, pt_quant_tensor_type agrees with what was written. */
+ * Both numeric contracts of the integer product (nn/quant.h), at every
+ * instruction-set level the CPU has:
+ *   - weights only (NN_QACT_F32): dequantized weights times fp32
+ *     activations, so the logits match the fake-quantized model's to float
+ *     rounding (budget 1e-4 absolute on logits of size ~1);
+ *   - integer (NN_QACT_INT8): activations rounded to Q8_0, integer dot
+ *     products: the logits match the scalar kernel's to float rounding (the
+ *     SIMD kernels only sum the per-block terms in another order), and the
+ *     loss the fake-quantized model's to 2% (a relative error of about 2^-8
+ *     per product from the activations' rounding);
+ *   - the default is the contract nn_qlinear_act reports (weights only for
+ *     8 rows or more except on AVX-512 VNNI; integer for fewer rows).
+ * Both for Q8_0 and Q4_0 (embedding at Q8_0), and the policy: F32 tensors
+ * stay F32, pt_quant_tensor_type agrees with what was written. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +25,7 @@
 #include "gguf/gguf.h"
 #include "model/model.h"
 #include "model/quantize.h"
+#include "nn/quant.h"
 #include "test.h"
 
 static double run(const pt_model *m, int B, int S, int T, float *logits_out) {
@@ -80,19 +88,52 @@ static void check_type(int type) {
     /* the reference: float weights rounded through the same format */
     pt_fake_quant(&mf, mf.mem, mf.mem, &pol);
     int B = 2, S = 5, T = 6, V = c.vocab;
-    float *lf = pt_malloc((size_t)B * T * V * 4), *lq = pt_malloc((size_t)B * T * V * 4);
-    double loss_f = run(&mf, B, S, T, lf), loss_q = run(&mq, B, S, T, lq);
-    double worst = 0;
-    for (int i = 0; i < B * T * V; i++) worst = fmax(worst, fabs(lf[i] - lq[i]));
-    CHECK(worst <= 1e-4, "%s, rows >= 8: logits differ by %g from the fake-quantized model", nn_qtype_name(type), worst);
-    printf("  %s: rows >= 8: loss %.6f vs %.6f, worst logit difference %.2g\n", nn_qtype_name(type), loss_q, loss_f, worst);
-    /* few rows: integer products */
-    loss_f = run(&mf, 1, 3, 3, NULL), loss_q = run(&mq, 1, 3, 3, NULL);
-    CHECK(fabs(loss_f - loss_q) <= 0.02 * loss_f, "%s, 3 rows: loss %g vs %g", nn_qtype_name(type), loss_q, loss_f);
-    printf("  %s: 3 rows (integer products): loss %.6f vs %.6f\n", nn_qtype_name(type), loss_q, loss_f);
+    size_t nl = (size_t)B * T * V;
+    float *lf = pt_malloc(nl * 4), *lq = pt_malloc(nl * 4), *li = pt_malloc(nl * 4), *la = pt_malloc(nl * 4);
+    double loss_f = run(&mf, B, S, T, lf), loss_q, loss_i;
+    /* the integer contract's reference: the scalar kernel */
+    int isa0 = nn_isa();
+    nn_set_isa(NN_ISA_SCALAR);
+    nn_q_set_act(NN_QACT_INT8);
+    run(&mq, B, S, T, li);
+    nn_set_isa(isa0);
+    TEST_EACH_ISA(nn_qtype_name(type), isa) {
+        const char *in = nn_isa_name(isa), *tn = nn_qtype_name(type);
+        /* weights only: the fake-quantized model to float rounding */
+        nn_q_set_act(NN_QACT_F32);
+        loss_q = run(&mq, B, S, T, lq);
+        double worst = 0;
+        for (size_t i = 0; i < nl; i++) worst = fmax(worst, fabs(lf[i] - lq[i]));
+        CHECK(worst <= 1e-4, "%s at %s, weights only: logits differ by %g from the fake-quantized model", tn, in, worst);
+        printf("    weights only: loss %.6f vs %.6f, worst logit difference %.2g\n", loss_q, loss_f, worst);
+        /* integer: the scalar kernel's logits up to the order of float sums,
+         * and the fake-quantized model's loss to 2% (the activations' rounding) */
+        nn_q_set_act(NN_QACT_INT8);
+        loss_i = run(&mq, B, S, T, lq);
+        worst = 0;
+        for (size_t i = 0; i < nl; i++) worst = fmax(worst, fabs(li[i] - lq[i]));
+        CHECK(worst <= 1e-4, "%s at %s, integer: logits differ by %g from the scalar kernel's", tn, in, worst);
+        CHECK(fabs(loss_f - loss_i) <= 0.02 * loss_f, "%s at %s, integer: loss %g vs %g", tn, in, loss_i, loss_f);
+        printf("    integer: loss %.6f vs %.6f, worst logit difference from scalar %.2g\n", loss_i, loss_f, worst);
+        /* the default picks one of the two, as nn_qlinear_act says */
+        nn_q_set_act(NN_QACT_AUTO);
+        int act = nn_qlinear_act(B * S);
+        run(&mq, B, S, T, la);
+        nn_q_set_act(act);
+        run(&mq, B, S, T, lq);
+        CHECK(act == nn_qlinear_act(B * T) && !memcmp(la, lq, nl * 4),
+              "%s at %s: the default is not the %s contract it reports", tn, in, act == NN_QACT_F32 ? "f32" : "int8");
+        printf("    default for %d rows: %s\n", B * S, act == NN_QACT_F32 ? "weights only" : "integer");
+        nn_q_set_act(NN_QACT_AUTO);
+        /* few rows: integer products at every level */
+        double lf3 = run(&mf, 1, 3, 3, NULL), lq3 = run(&mq, 1, 3, 3, NULL);
+        CHECK(nn_qlinear_act(3) == NN_QACT_INT8, "3 rows should be integer products");
+        CHECK(fabs(lf3 - lq3) <= 0.02 * lf3, "%s at %s, 3 rows: loss %g vs %g", tn, in, lq3, lf3);
+    }
+    nn_q_set_act(NN_QACT_AUTO);
+    free(lf), free(lq), free(li), free(la);
     /* and the float model itself is different (the check above is not vacuous) */
     CHECK(pt_model_qmat(&mq, mq.p.d_up_w) != NULL && pt_model_qmat(&mq, mq.p.d_up_b) == NULL, "qmat lookup");
-    free(lf), free(lq);
     pt_model_free(&mq);
     gguf_close(g);
     pt_model_free(&mf);

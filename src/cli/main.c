@@ -64,6 +64,10 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         printf("petit 0.1 (%s, mpi: %s)\n", nn_backend(), pt_dist_backend());
+        printf("isa: %s (this CPU:", nn_isa_name(nn_isa()));
+        for (int i = 0; i < NN_ISA_COUNT; i++)
+            if (nn_isa_supported(i)) printf(" %s", nn_isa_name(i));
+        printf("; PETIT_ISA caps it)\n");
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -10,11 +10,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/isa.h"
 #include "nn/nn.h"
 
-#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+#ifdef NN_X86
 #include <immintrin.h>
-#define HALF_X86 1
 #endif
 
 /* ---- scalar conversions (portable) -------------------------------------- */
@@ -54,66 +54,113 @@ static float h2f(uint16_t h) {
     return f;
 }
 
-void nn_f32_to_f16(uint16_t *dst, const float *src, size_t n) {
+#ifdef NN_X86
+NN_TARGET_BEGIN_AVX2
+static size_t to_f16_avx2(uint16_t *dst, const float *src, size_t n) {
     size_t i = 0;
-#ifdef HALF_X86
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    return i;
+}
+static size_t to_f32_avx2(float *dst, const uint16_t *src, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    return i;
+}
+NN_TARGET_END
+#endif
+
+void nn_f32_to_f16(uint16_t *dst, const float *src, size_t n) {
+    size_t i = 0;
+#ifdef NN_X86
+    if (nn_isa() >= NN_ISA_AVX2) i = to_f16_avx2(dst, src, n);
 #endif
     for (; i < n; i++) dst[i] = f2h(src[i]);
 }
 
 void nn_f16_to_f32(float *dst, const uint16_t *src, size_t n) {
     size_t i = 0;
-#ifdef HALF_X86
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+#ifdef NN_X86
+    if (nn_isa() >= NN_ISA_AVX2) i = to_f32_avx2(dst, src, n);
 #endif
     for (; i < n; i++) dst[i] = h2f(src[i]);
 }
 
 /* ---- attention over half keys and values --------------------------------- */
 
-/* q . k for one key: 8 lanes of products in order, lanes summed as nn's dot8 */
-static inline float dot_h(const float *q, const uint16_t *k, int dh) {
+/* q . k for one key: 8 lanes of products in order, lanes summed as nn's dot8
+ * (the portable version rounds each product and sum apart; AVX2 fuses them) */
+static inline float dot_h_scalar(const float *q, const uint16_t *k, int dh) {
     int i = 0;
-    float s;
-#ifdef HALF_X86
+    float a[8] = {0};
+    for (; i + 8 <= dh; i += 8)
+        for (int l = 0; l < 8; l++) a[l] += q[i + l] * h2f(k[i + l]);
+    float s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+    for (; i < dh; i++) s += q[i] * h2f(k[i]);
+    return s;
+}
+
+/* out = sum_j p[j] v_j over the first n rows of v */
+static void weighted_sum_scalar(float *out, const float *p, const uint16_t *v, int ld, int n, int dh) {
+    memset(out, 0, (size_t)dh * sizeof(float));
+    for (int j = 0; j < n; j++) {
+        const uint16_t *vj = v + (size_t)j * ld;
+        for (int d = 0; d < dh; d++) out[d] += p[j] * h2f(vj[d]);
+    }
+}
+
+#ifdef NN_X86
+NN_TARGET_BEGIN_AVX2
+static inline float dot_h_avx2(const float *q, const uint16_t *k, int dh) {
+    int i = 0;
     __m256 acc = _mm256_setzero_ps();
     for (; i + 8 <= dh; i += 8)
         acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + i))), acc);
     float a[8];
     _mm256_storeu_ps(a, acc);
-    s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-#else
-    float a[8] = {0};
-    for (; i + 8 <= dh; i += 8)
-        for (int l = 0; l < 8; l++) a[l] += q[i + l] * h2f(k[i + l]);
-    s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-#endif
+    float s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
     for (; i < dh; i++) s += q[i] * h2f(k[i]);
     return s;
 }
 
-void nn_attend_f16(float *out, float *p, const float *q, const uint16_t *k, const uint16_t *v, int ld,
-                   int n, int dh, float scale) {
-    float mx = -INFINITY;
-    for (int j = 0; j < n; j++) {
-        p[j] = scale * dot_h(q, k + (size_t)j * ld, dh);
-        if (p[j] > mx) mx = p[j];
-    }
-    float inv = 1.0f / nn_exp_sub_sum(p, n, mx);
-    for (int j = 0; j < n; j++) p[j] *= inv;
+static void scores_avx2(float *p, const float *q, const uint16_t *k, int ld, int n, int dh, float scale) {
+    for (int j = 0; j < n; j++) p[j] = scale * dot_h_avx2(q, k + (size_t)j * ld, dh);
+}
+
+static void weighted_sum_avx2(float *out, const float *p, const uint16_t *v, int ld, int n, int dh) {
     memset(out, 0, (size_t)dh * sizeof(float));
     for (int j = 0; j < n; j++) {
         const uint16_t *vj = v + (size_t)j * ld;
-        float pj = p[j];
+        __m256 pv = _mm256_set1_ps(p[j]);
         int d = 0;
-#ifdef HALF_X86
-        __m256 pv = _mm256_set1_ps(pj);
         for (; d + 8 <= dh; d += 8)
             _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vj + d))),
                                                       _mm256_loadu_ps(out + d)));
-#endif
-        for (; d < dh; d++) out[d] += pj * h2f(vj[d]);
+        for (; d < dh; d++) out[d] += p[j] * h2f(vj[d]);
     }
+}
+NN_TARGET_END
+#endif
+
+void nn_attend_f16(float *out, float *p, const float *q, const uint16_t *k, const uint16_t *v, int ld,
+                   int n, int dh, float scale) {
+    int simd = 0;
+#ifdef NN_X86
+    simd = nn_isa() >= NN_ISA_AVX2;
+    if (simd) scores_avx2(p, q, k, ld, n, dh, scale);
+#endif
+    if (!simd)
+        for (int j = 0; j < n; j++) p[j] = scale * dot_h_scalar(q, k + (size_t)j * ld, dh);
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++)
+        if (p[j] > mx) mx = p[j];
+    float inv = 1.0f / nn_exp_sub_sum(p, n, mx);
+    for (int j = 0; j < n; j++) p[j] *= inv;
+#ifdef NN_X86
+    if (simd) {
+        weighted_sum_avx2(out, p, v, ld, n, dh);
+        return;
+    }
+#endif
+    weighted_sum_scalar(out, p, v, ld, n, dh);
 }

@@ -26,22 +26,23 @@
  * row's result does not depend on the other rows of the batch. It is not
  * the same bits as nn_linear (OpenBLAS, or nn_sgemm_ref's mul-then-add).
  *
- * Without AVX2 and FMA the portable version below computes one element at a
- * time with the same lane structure (separate multiply and add).
+ * The portable version below (nn_isa() scalar, or a CPU without AVX2)
+ * computes one element at a time with the same lane structure (separate
+ * multiply and add).
  *
  * Not here: backward, transposed W, strided X or Y, other ISAs. */
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/isa.h"
 #include "nn/nn.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef NN_X86
 #include <immintrin.h>
-#define LR_AVX2 1
 #endif
 
 /* Tile shape: rows of X x rows of W. 12 accumulators + 3 or 4 operands fill
@@ -63,7 +64,10 @@
 /* Below this many multiply-adds the product runs on one thread (as nn_sgemm). */
 #define LR_PAR_MIN 400000.0
 
-#ifdef LR_AVX2
+typedef void columns_fn(float *Y, const float *X, const float *W, const float *b, int N, int in, int out, int j);
+
+#ifdef NN_X86
+NN_TARGET_BEGIN_AVX2
 
 #define LR_INLINE static inline __attribute__((always_inline))
 
@@ -184,7 +188,7 @@ LR_INLINE void column_block(float *Y, int ldy, const float *X, const float *W, c
 }
 
 /* Y[:, j:j+LR_C] or, at the end, the last columns one at a time */
-static void columns(float *Y, const float *X, const float *W, const float *b, int N, int in, int out,
+static void columns_avx2(float *Y, const float *X, const float *W, const float *b, int N, int in, int out,
                     int j) {
     const float *w = W + (size_t)j * in, *bj = b ? b + j : NULL;
     if (j + LR_C <= out) {
@@ -196,7 +200,10 @@ static void columns(float *Y, const float *X, const float *W, const float *b, in
     }
 }
 
-#else /* portable */
+NN_TARGET_END
+#endif /* NN_X86 */
+
+/* ---- portable (nn_isa() scalar): the reference the AVX2 kernel is tested against */
 
 /* X[0, :] . W[0, :] with the lane structure of the AVX2 kernel (multiply
  * and add rounded separately). */
@@ -209,8 +216,8 @@ static float dot_lanes(const float *x, const float *w, int in) {
     return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
 }
 
-static void columns(float *Y, const float *X, const float *W, const float *b, int N, int in, int out,
-                    int j) {
+static void columns_scalar(float *Y, const float *X, const float *W, const float *b, int N, int in, int out,
+                           int j) {
     int j1 = j + LR_C < out ? j + LR_C : out;
     for (int r = 0; r < N; r++)
         for (int c = j; c < j1; c++) {
@@ -218,8 +225,6 @@ static void columns(float *Y, const float *X, const float *W, const float *b, in
             Y[(size_t)r * out + c] = b ? s + b[c] : s;
         }
 }
-
-#endif
 
 void nn_linear_rows(float *Y, const float *X, const float *W, const float *b, int N, int in, int out) {
     if (N <= 0 || out <= 0) return;
@@ -229,6 +234,10 @@ void nn_linear_rows(float *Y, const float *X, const float *W, const float *b, in
     if (chunk < LR_R) chunk = LR_R;
     int nt = nn_threads();
     (void)nt; /* without OpenMP */
+    columns_fn *columns = columns_scalar;
+#ifdef NN_X86
+    if (nn_isa() >= NN_ISA_AVX2) columns = columns_avx2;
+#endif
 #pragma omp parallel num_threads(nt) if (nt > 1 && (double)N * in * out >= LR_PAR_MIN)
     {
         int t0 = 0, t1 = nblocks;

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nn/isa.h"
+
 void nn_set_threads(int n); /* OpenMP and BLAS threads; n <= 0: all cores */
 int nn_threads(void);
 const char *nn_backend(void); /* "openblas" or "builtin" */

@@ -18,8 +18,8 @@
  * for k = 0 .. in-1 from acc = 0, then + b[j]: the same operations in the
  * same order whatever tile, thread, panel or N it falls in, so the result is
  * the same bits for any thread count and a row's result does not depend on
- * the other rows of the batch. The portable version (no AVX2/FMA) rounds the
- * multiply and the add separately, in the same order.
+ * the other rows of the batch. The portable version (nn_isa() scalar, or no
+ * AVX2) rounds the multiply and the add separately, in the same order.
  *
  * The packed copy takes ceil(out / 16) x 16 x in floats; nn_pmat_row gives a
  * row of W back (the tied embedding reads its rows from the output layer's
@@ -28,15 +28,15 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "nn/isa.h"
 #include "nn/nn.h"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-#if defined(__AVX2__) && defined(__FMA__)
+#ifdef NN_X86
 #include <immintrin.h>
-#define PK_AVX2 1
 #endif
 
 #define PK_R 6          /* rows of X per tile */
@@ -80,7 +80,11 @@ void nn_pmat_row(const nn_pmat *p, int j, float *dst) {
     for (int k = 0; k < p->in; k++) dst[k] = s[(size_t)k * NN_PANEL];
 }
 
-#ifdef PK_AVX2
+typedef void panels_fn(float *Y, int ldy, const float *X, int N, int in, const float *W, const float *b, int q0,
+                       int q1, int np, int nc_last);
+
+#ifdef NN_X86
+NN_TARGET_BEGIN_AVX2
 
 #define PK_INLINE static inline __attribute__((always_inline))
 
@@ -129,8 +133,8 @@ PK_INLINE void tile(float *Y, int ldy, const float *X, int in, const float *pw, 
  * columns wide (the others 16). Full tiles of PK_R rows one panel at a time
  * (the panel stays in cache while X streams), then the N % PK_R last rows
  * over several panels at once. */
-static void panels(float *Y, int ldy, const float *X, int N, int in, const float *W, const float *b, int q0,
-                   int q1, int np, int nc_last) {
+static void panels_avx2(float *Y, int ldy, const float *X, int N, int in, const float *W, const float *b, int q0,
+                        int q1, int np, int nc_last) {
     const size_t ps = (size_t)in * NN_PANEL;
     for (int q = q0; q < q1; q++) {
         int nc = q == np - 1 ? nc_last : NN_PANEL;
@@ -165,9 +169,11 @@ static void panels(float *Y, int ldy, const float *X, int N, int in, const float
     }
 }
 
-#else /* portable: the same chain, multiply and add rounded separately */
+NN_TARGET_END
+#endif /* NN_X86 */
 
-static void panels(float *Y, int ldy, const float *X, int N, int in, const float *W, const float *b, int q0,
+/* portable (nn_isa() scalar): the same chain, multiply and add rounded separately */
+static void panels_scalar(float *Y, int ldy, const float *X, int N, int in, const float *W, const float *b, int q0,
                    int q1, int np, int nc_last) {
     for (int q = q0; q < q1; q++) {
         const float *pw = W + (size_t)q * in * NN_PANEL;
@@ -182,8 +188,6 @@ static void panels(float *Y, int ldy, const float *X, int N, int in, const float
     }
 }
 
-#endif
-
 void nn_plinear(float *Y, const float *X, const nn_pmat *W, const float *b, int N) {
     int in = W->in, out = W->out, np = (out + NN_PANEL - 1) / NN_PANEL;
     if (N <= 0 || out <= 0) return;
@@ -194,6 +198,10 @@ void nn_plinear(float *Y, const float *X, const nn_pmat *W, const float *b, int 
     cs = cs < 6 ? (np < 6 ? np : 6) : (cs + 5) / 6 * 6; /* whole groups for the last rows' tiles */
     int nch = (np + cs - 1) / cs;
     (void)nt, (void)nch; /* without OpenMP */
+    panels_fn *panels = panels_scalar;
+#ifdef NN_X86
+    if (nn_isa() >= NN_ISA_AVX2) panels = panels_avx2;
+#endif
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1 && nch > 1 && (double)N * in * out >= PK_PAR_MIN)
     for (int ch = 0; ch < nch; ch++) {
         int q0 = ch * cs, q1 = q0 + cs < np ? q0 + cs : np;

@@ -18,7 +18,7 @@
  * on the other rows of X, for a given kernel.
  *
  * The SIMD versions are compiled with target attributes, whatever -march
- * says, and picked at run time (nn_q_isa), so one binary serves every x86-64. */
+ * says, and picked at run time (nn_isa, nn/isa.h), so one binary serves every x86-64. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,7 @@
 #include <omp.h>
 #endif
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef NN_X86
 #include <immintrin.h>
 #define QX86 1
 #endif
@@ -366,60 +366,13 @@ TILE512(tile_vnni, load_w2_vnni, ",avx512vnni", DOT_VNNI)
 typedef void (*tile_fn)(int, int, const uint8_t *, size_t, const int8_t *, const float *, int, float *,
                         int, const float *, int, int);
 
-int nn_q_isa_supported(int isa) {
-    if (isa == NN_ISA_SCALAR) return 1;
-#ifdef QX86
-    __builtin_cpu_init();
-#ifdef __clang__ /* clang's builtin knows no "f16c"; every AVX2 CPU has it */
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
-#endif
-    int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl");
-    if (isa == NN_ISA_AVX2) return avx2;
-    if (isa == NN_ISA_AVX512) return avx512;
-    if (isa == NN_ISA_AVX512VNNI) return avx512 && __builtin_cpu_supports("avx512vnni");
-#endif
-    return 0;
-}
-
-static int g_isa = -1;
-
-int nn_q_isa(void) {
-    if (g_isa < 0) {
-        const char *env = getenv("PETIT_ISA"); /* cap the choice: scalar, avx2, avx512 */
-        int cap = NN_ISA_AVX512VNNI;
-        if (env && !strcmp(env, "scalar")) cap = NN_ISA_SCALAR;
-        else if (env && !strcmp(env, "avx2")) cap = NN_ISA_AVX2;
-        else if (env && !strcmp(env, "avx512")) cap = NN_ISA_AVX512;
-        int best = NN_ISA_SCALAR;
-        for (int i = NN_ISA_AVX2; i <= cap; i++)
-            if (nn_q_isa_supported(i)) best = i;
-        g_isa = best;
-    }
-    return g_isa;
-}
-
-int nn_q_set_isa(int isa) {
-    if (!nn_q_isa_supported(isa)) return -1;
-    g_isa = isa;
-    return 0;
-}
-
-const char *nn_isa_name(int isa) {
-    static const char *names[] = {"scalar", "avx2", "avx512", "avx512-vnni"};
-    return isa >= 0 && isa <= 3 ? names[isa] : "?";
-}
-
 void nn_dequantize_row(int type, float *dst, const void *src, int n) {
     if (type == NN_F32) {
         memcpy(dst, src, (size_t)n * 4);
         return;
     }
 #ifdef QX86
-    if (nn_q_isa() >= NN_ISA_AVX2) {
+    if (nn_isa() >= NN_ISA_AVX2) {
         dequant_avx2(type, dst, src, n);
         return;
     }
@@ -429,7 +382,7 @@ void nn_dequantize_row(int type, float *dst, const void *src, int n) {
 
 static tile_fn pick_tile(void) {
 #ifdef QX86
-    switch (nn_q_isa()) {
+    switch (nn_isa()) {
     case NN_ISA_AVX512VNNI: return tile_vnni;
     case NN_ISA_AVX512: return tile_avx512;
     case NN_ISA_AVX2: return tile_avx2;
@@ -454,8 +407,8 @@ static tile_fn pick_tile(void) {
 #define QL_DROWS 64 /* rows of W dequantized at a time */
 
 static _Thread_local int8_t *t_qx;
-static _Thread_local float *t_dx, *t_wf, *t_yc;
-static _Thread_local size_t t_qx_cap, t_dx_cap, t_wf_cap, t_yc_cap;
+static _Thread_local float *t_dx, *t_wf, *t_yc, *t_wp;
+static _Thread_local size_t t_qx_cap, t_dx_cap, t_wf_cap, t_yc_cap, t_wp_cap;
 
 static void *grow(void *p, size_t *cap, size_t need) {
     if (need <= *cap) return p;
@@ -474,17 +427,28 @@ static void qlinear_dequant(float *Y, const float *X, const nn_qmat *W, const fl
         t_wf = grow(t_wf, &t_wf_cap, (size_t)QL_DROWS * in * sizeof(float));
         for (int r = 0; r < rows; r++)
             nn_dequantize_row(W->type, t_wf + (size_t)r * in, (const uint8_t *)W->data + (size_t)(o0 + r) * wstride, in);
-        if (N <= 64) { /* few rows: the packing-free kernel, then into Y's columns */
-            t_yc = grow(t_yc, &t_yc_cap, (size_t)N * QL_DROWS * sizeof(float));
+        t_yc = grow(t_yc, &t_yc_cap, (size_t)N * QL_DROWS * sizeof(float));
+        if (N <= 64) { /* few rows: the packing-free kernel */
             nn_linear_rows(t_yc, X, t_wf, b ? b + o0 : NULL, N, in, rows);
-            for (int n = 0; n < N; n++) memcpy(Y + (size_t)n * out + o0, t_yc + (size_t)n * rows, rows * sizeof(float));
-        } else {
-            nn_sgemm(0, 1, N, rows, in, X, in, t_wf, in, 0.0f, Y + o0, out);
-            if (b)
-                for (int n = 0; n < N; n++)
-                    for (int r = 0; r < rows; r++) Y[(size_t)n * out + o0 + r] += b[o0 + r];
+        } else { /* many: the chunk in panels, the register-tiled kernel */
+            t_wp = grow(t_wp, &t_wp_cap, nn_pmat_floats(in, QL_DROWS) * sizeof(float));
+            nn_pmat p;
+            nn_pmat_pack(&p, t_wp, t_wf, in, rows);
+            nn_plinear(t_yc, X, &p, b ? b + o0 : NULL, N);
         }
+        /* both compute each output by a fixed chain of operations: the same
+         * bits for any thread count (BLAS's sgemm does not promise that) */
+        for (int n = 0; n < N; n++) memcpy(Y + (size_t)n * out + o0, t_yc + (size_t)n * rows, rows * sizeof(float));
     }
+}
+
+static int g_act = NN_QACT_AUTO;
+
+void nn_q_set_act(int act) { g_act = act == NN_QACT_F32 || act == NN_QACT_INT8 ? act : NN_QACT_AUTO; }
+
+int nn_qlinear_act(int N) {
+    if (g_act != NN_QACT_AUTO) return g_act;
+    return N >= QL_DEQUANT_N && nn_isa() < NN_ISA_AVX512VNNI ? NN_QACT_F32 : NN_QACT_INT8;
 }
 
 void nn_qlinear(float *Y, const float *X, const nn_qmat *W, const float *b, int N) {
@@ -494,7 +458,7 @@ void nn_qlinear(float *Y, const float *X, const nn_qmat *W, const float *b, int 
         return;
     }
     PT_ASSERT(in % NN_QK == 0 && (W->type == NN_Q8_0 || W->type == NN_Q4_0));
-    if (N >= QL_DEQUANT_N && nn_q_isa() < NN_ISA_AVX512VNNI) {
+    if (nn_qlinear_act(N) == NN_QACT_F32) {
         qlinear_dequant(Y, X, W, b, N);
         return;
     }

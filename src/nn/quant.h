@@ -18,7 +18,7 @@
  * of 32, d = max|x|/127) and sums integer dot products block by block:
  *   y[n, o] = b[o] + sum_blocks dW * dX * sum_i qW[i] * qX[i]
  * Kernels: a scalar reference and AVX2 and AVX-512 versions, chosen at run
- * time from the CPU's features (nn_q_isa); every version computes the same
+ * time from the CPU's features (nn_isa, nn/isa.h); every version computes the same
  * integer sums, so they differ from the reference only by the order of the
  * float accumulation of the per-block terms.
  */
@@ -27,6 +27,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "nn/isa.h"
 
 #define NN_QK 32 /* weights per block */
 
@@ -81,13 +83,24 @@ void nn_qlinear(float *Y, const float *X, const nn_qmat *W, const float *b, int 
 /* the integer product for any N: X quantized to Q8_0 per block on the fly */
 void nn_qlinear_int(float *Y, const float *X, const nn_qmat *W, const float *b, int N);
 
-/* Kernel choice. nn_q_isa() is the best the CPU has (and this build can
- * emit); nn_q_set_isa forces one (tests compare each with the scalar
- * reference) and returns -1 if the CPU lacks it. */
-enum nn_isa { NN_ISA_SCALAR = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2, NN_ISA_AVX512VNNI = 3 };
-int nn_q_isa(void);
-int nn_q_isa_supported(int isa);
-int nn_q_set_isa(int isa);
-const char *nn_isa_name(int isa);
+/* The two numeric contracts of nn_qlinear (the kernel is nn_isa()'s):
+ *   NN_QACT_F32   weights only: rows of W are dequantized and multiplied by
+ *                 X in fp32. Equals X (dequantized W)^T to float rounding
+ *                 (the reference: nn_linear on the dequantized weights).
+ *   NN_QACT_INT8  integer: X is rounded to Q8_0 per block of 32 (one scale
+ *                 per block, max|x|/127) and multiplied in integers
+ *                 (nn_qlinear_int). Its reference is the scalar kernel, which
+ *                 every SIMD version equals up to the order of the per-block
+ *                 float sums; against the F32 contract it adds the
+ *                 activations' rounding, a relative error of about 2^-8 per
+ *                 product (tests/test_quant_model.c: the loss within 2%).
+ * NN_QACT_AUTO (the default) picks by speed: INT8 for fewer than 8 rows
+ * (memory-bound: the integer dot products stream W) and, on AVX-512 VNNI,
+ * for any N (dpbusd beats fp32 FMAs); F32 for 8 rows or more otherwise
+ * (AVX2 has no integer product faster than its FMAs). nn_qlinear_act(N)
+ * says which contract a product of N rows gets now. */
+enum nn_qact { NN_QACT_AUTO = 0, NN_QACT_F32 = 1, NN_QACT_INT8 = 2 };
+void nn_q_set_act(int act); /* process-wide; AUTO, F32 or INT8 */
+int nn_qlinear_act(int N);  /* NN_QACT_F32 or NN_QACT_INT8 */
 
 #endif
