@@ -82,7 +82,7 @@ env PATH=/nonexistent "$PETIT" vocab -i $FIX/lines.txt -o "$tmp/v" --size 100 2>
 [ $rc = 1 ] && grep -q "nope.txt: cannot open" "$tmp/err" && ok "vocab missing input: 1" || fail "vocab missing input: rc $rc"
 if command -v spm_train >/dev/null && command -v spm_encode >/dev/null; then
     for t in unigram bpe; do
-        "$PETIT" vocab -i $FIX/lines.txt -i $FIX/uni_nfkc.decoded -o "$tmp/v_$t" --size 300 --type $t \
+        "$PETIT" vocab -i $FIX/lines.txt -i $FIX/uni_nfkc.decoded -o "$tmp/v_$t" --size 700 --type $t \
             --threads 1 2>"$tmp/err"; rc=$?
         if [ $rc = 0 ] && [ -s "$tmp/v_$t.model" ] && [ -s "$tmp/v_$t.vocab" ]; then
             ids=$(cut -f1 "$tmp/v_$t.vocab" | head -4 | tr '\n' ' ')
