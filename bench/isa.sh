@@ -47,17 +47,22 @@ fi
 levels=$("$P" --version | sed -n 's/^isa: [^ ]* (this CPU: \([^;]*\);.*/\1/p')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "CPU: $cpu; levels: $levels; model: $Q; $(wc -l <"$src") lines; $ROUNDS rounds"
-secs() { local t0 t1; t0=$(date +%s.%N); "$@"; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}'; }
+# secs IN OUT CMD...: CMD <IN >OUT, prints its wall time in seconds
+secs() {
+    local in=$1 out=$2 t0 t1; shift 2
+    t0=$(date +%s.%N); "$@" <"$in" >"$out" 2>/dev/null; t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}'
+}
 declare -A T32 T1 F32
 for r in $(seq 1 "$ROUNDS"); do
     set -- $levels
     # rotate the order each round
     for k in $(seq 2 "$r"); do set -- "${@:2}" "$1"; done
     for isa in "$@"; do
-        T32[$isa]+="$(PETIT_ISA=$isa secs "$P" translate -m "$Q" --beam 4 --batch 32 --threads 2 <"$src" >"$O/hyp.$isa" 2>/dev/null) "
-        T1[$isa]+="$(PETIT_ISA=$isa secs "$P" translate -m "$Q" --beam 1 --batch 1 --threads 2 <"$O/b1.en" >/dev/null 2>/dev/null) "
+        T32[$isa]+="$(PETIT_ISA=$isa secs "$src" "$O/hyp.$isa" "$P" translate -m "$Q" --beam 4 --batch 32 --threads 2) "
+        T1[$isa]+="$(PETIT_ISA=$isa secs "$O/b1.en" /dev/null "$P" translate -m "$Q" --beam 1 --batch 1 --threads 2) "
         if [ "$Q" != "$MODEL" ]; then
-            F32[$isa]+="$(PETIT_ISA=$isa secs "$P" translate -m "$MODEL" --beam 4 --batch 32 --threads 2 <"$src" >/dev/null 2>/dev/null) "
+            F32[$isa]+="$(PETIT_ISA=$isa secs "$src" /dev/null "$P" translate -m "$MODEL" --beam 4 --batch 32 --threads 2) "
         fi
     done
 done
@@ -65,7 +70,7 @@ med() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR
 printf '%-12s %8s %14s %14s %14s\n' level BLEU "b32 beam4 s" "b1 greedy s" "f32 b32 s"
 json="{\"cpu\":\"$cpu\",\"lines\":$(wc -l <"$src")"
 for isa in $levels; do
-    b=$("$P" bleu "$ref" <"$O/hyp.$isa" | grep -o 'BLEU = [0-9.]*' | cut -d' ' -f3)
+    b=$("$P" bleu "$ref" <"$O/hyp.$isa" | sed -n 's/^BLEU[^=]*= \([0-9.]*\) .*/\1/p')
     t32=$(echo "${T32[$isa]}" | med) t1=$(echo "${T1[$isa]}" | med) f=-
     [ -n "${F32[$isa]:-}" ] && f=$(echo "${F32[$isa]}" | med)
     printf '%-12s %8s %14s %14s %14s\n' "$isa" "$b" "$t32" "$t1" "$f"
