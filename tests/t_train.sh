@@ -106,5 +106,11 @@ n=$(head -5 "$W/s.en" | "$P" translate -m "$W/ma.gguf" --threads 1 | wc -l)
 "$P" info "$W/ma2.gguf" 2>&1 | grep -q "petit.attn_window.*3" && ok "resume keeps the multiaxis settings" ||
     bad "resume lost the multiaxis settings"
 
+# progress without a dev set shows no dev loss (it used to print "dev nan")
+"$P" train --src "$W/s.en" --tgt "$W/s.fr" --vocab $V -o "$W/nd.gguf" "${TINY[@]:0:${#TINY[@]}-1}" --max-steps 2 --log-every 1 \
+    2>"$W/e" >/dev/null
+if grep -q '^step 2 ' "$W/e" && ! grep -qi 'nan' "$W/e"; then ok "progress without a dev set: no 'dev nan'"
+else bad "progress without a dev set: $(grep step "$W/e" | head -2)"; fi
+
 [ $fail -eq 0 ] && echo "t_train: all ok"
 exit $fail

@@ -682,8 +682,10 @@ static int train_main(int argc, char **argv) {
                 snprintf(comm, sizeof comm, " | %d ranks: wait %.0f%% comm %.0f%%", g_nranks,
                          100 * ds.wait_s / dt, 100 * ds.comm_s / dt);
             if (!a.quiet) {
-                fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f | dev %.4f | lr %.2e | %.0f tok/s | %.1f GFLOP/s%s | %s | ETA %s%s",
-                        tty ? "\r" : "", t.step, t.epoch + 1, ls, dev_loss, st.lr, tok_s, gf, comm, e1, e2,
+                char dv[32] = ""; /* no dev set, or none evaluated yet: nothing to show */
+                if (dev.n && !isnan(dev_loss)) snprintf(dv, sizeof dv, " | dev %.4f", dev_loss);
+                fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f%s | lr %.2e | %.0f tok/s | %.1f GFLOP/s%s | %s | ETA %s%s",
+                        tty ? "\r" : "", t.step, t.epoch + 1, ls, dv, st.lr, tok_s, gf, comm, e1, e2,
                         tty ? "   " : "\n");
                 fflush(stderr);
             }
