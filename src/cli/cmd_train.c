@@ -278,13 +278,18 @@ static uint64_t state_hash(const pt_trainer *t) {
     return gguf_data_hash(d, nb, 3);
 }
 
+/* the model as training holds it: integer or packed under --qat / --ecq, else float */
+static int save_model(const pt_trainer *t, const spm_model *sp, const char *path) {
+    return t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, path)
+                                                              : pt_model_save_sides(&t->model, sp, t->tgt_vocab, path);
+}
+
 static int save_files(const pt_trainer *t, const spm_model *sp, const train_args *a) {
     if (pt_checkpoint_save(t, sp, a->ckpt)) {
         cli_fail(CMD, "%s", pt_error());
         return -1;
     }
-    if (t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, a->out)
-                                                           : pt_model_save_sides(&t->model, sp, t->tgt_vocab, a->out)) {
+    if (save_model(t, sp, a->out)) {
         cli_fail(CMD, "%s", pt_error());
         return -1;
     }
@@ -297,8 +302,7 @@ static int save_snapshot(const pt_trainer *t, const spm_model *sp, const train_a
     size_t stem = n > 5 && !strcmp(a->out + n - 5, ".gguf") ? n - 5 : n;
     char *path = pt_malloc(stem + 32);
     snprintf(path, stem + 32, "%.*s.step%07ld.gguf", (int)stem, a->out, t->step);
-    int rc = t->opts.qat.type != NN_F32 || t->opts.ecq_bits > 0 ? pt_trainer_save_quant(t, sp, path)
-                                                                : pt_model_save_sides(&t->model, sp, t->tgt_vocab, path);
+    int rc = save_model(t, sp, path);
     if (rc) cli_fail(CMD, "%s", pt_error());
     free(path);
     return rc ? -1 : 0;
@@ -682,8 +686,8 @@ static int train_main(int argc, char **argv) {
                 snprintf(comm, sizeof comm, " | %d ranks: wait %.0f%% comm %.0f%%", g_nranks,
                          100 * ds.wait_s / dt, 100 * ds.comm_s / dt);
             if (!a.quiet) {
-                char dv[32] = ""; /* no dev set, or none evaluated yet: nothing to show */
-                if (dev.n && !isnan(dev_loss)) snprintf(dv, sizeof dv, " | dev %.4f", dev_loss);
+                char dv[32] = ""; /* NAN until a dev set is evaluated: nothing to show */
+                if (!isnan(dev_loss)) snprintf(dv, sizeof dv, " | dev %.4f", dev_loss);
                 fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f%s | lr %.2e | %.0f tok/s | %.1f GFLOP/s%s | %s | ETA %s%s",
                         tty ? "\r" : "", t.step, t.epoch + 1, ls, dv, st.lr, tok_s, gf, comm, e1, e2,
                         tty ? "   " : "\n");

@@ -45,8 +45,9 @@ static const char *usage_text =
     "  -v, --verbose            show spm_train's log instead of writing PREFIX.log\n"
     "\n"
     "After training, every line of the input (up to --max-lines) is encoded and\n"
-    "decoded again: a line that needs <unk> fails the command; a line whose\n"
-    "decoding differs from its normalized text is reported.\n"
+    "decoded again: a line that decodes to other than its normalized text fails\n"
+    "the command, and so does one that needs <unk> (with --no-byte-fallback, the\n"
+    "lines that need <unk> are a warning instead).\n"
     "\n"
     "Needs spm_train on PATH (Debian/Ubuntu: apt-get install sentencepiece).\n";
 
@@ -94,10 +95,11 @@ static char *fmt(const char *f, const char *v) {
 }
 
 /* The check after training: every line of the inputs (at most max_lines in
- * all) is encoded and decoded again. A line that needs <unk> is an error (a
- * translator must be able to spell its own training text); a line whose
- * decoding is not its normalized text (sentencepiece's normalizer, U+2581 as
- * the space, no leading space) is counted and shown. */
+ * all) is encoded and decoded again; lines that need <unk>, or whose decoding
+ * is not their normalized text (sentencepiece's normalizer, U+2581 as the
+ * space, no leading space), are counted and shown. Either is an error (a
+ * translator must be able to spell its own training text), except that
+ * without byte fallback lines that need <unk> are a warning. */
 static int check_round_trip(const spm_model *m, const char **inputs, int n_in, long max_lines) {
     const char *C = "vocab";
     long lines = 0, unk_lines = 0, diff_lines = 0, unk_shown = 0, diff_shown = 0;

@@ -100,6 +100,10 @@ static inline float dot_h_scalar(const float *q, const uint16_t *k, int dh) {
     return s;
 }
 
+static void scores_scalar(float *p, const float *q, const uint16_t *k, int ld, int n, int dh, float scale) {
+    for (int j = 0; j < n; j++) p[j] = scale * dot_h_scalar(q, k + (size_t)j * ld, dh);
+}
+
 /* out = sum_j p[j] v_j over the first n rows of v */
 static void weighted_sum_scalar(float *out, const float *p, const uint16_t *v, int ld, int n, int dh) {
     memset(out, 0, (size_t)dh * sizeof(float));
@@ -144,23 +148,16 @@ NN_TARGET_END
 
 void nn_attend_f16(float *out, float *p, const float *q, const uint16_t *k, const uint16_t *v, int ld,
                    int n, int dh, float scale) {
-    int simd = 0;
+    void (*scores)(float *, const float *, const uint16_t *, int, int, int, float) = scores_scalar;
+    void (*weighted_sum)(float *, const float *, const uint16_t *, int, int, int) = weighted_sum_scalar;
 #ifdef NN_X86
-    simd = nn_isa() >= NN_ISA_AVX2;
-    if (simd) scores_avx2(p, q, k, ld, n, dh, scale);
+    if (nn_isa() >= NN_ISA_AVX2) scores = scores_avx2, weighted_sum = weighted_sum_avx2;
 #endif
-    if (!simd)
-        for (int j = 0; j < n; j++) p[j] = scale * dot_h_scalar(q, k + (size_t)j * ld, dh);
+    scores(p, q, k, ld, n, dh, scale);
     float mx = -INFINITY;
     for (int j = 0; j < n; j++)
         if (p[j] > mx) mx = p[j];
     float inv = 1.0f / nn_exp_sub_sum(p, n, mx);
     for (int j = 0; j < n; j++) p[j] *= inv;
-#ifdef NN_X86
-    if (simd) {
-        weighted_sum_avx2(out, p, v, ld, n, dh);
-        return;
-    }
-#endif
-    weighted_sum_scalar(out, p, v, ld, n, dh);
+    weighted_sum(out, p, v, ld, n, dh);
 }
