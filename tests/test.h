@@ -46,14 +46,12 @@ static inline const char *test_data_dir(void) {
 static int test_isa_default = -1;
 static inline int test_isa_enter(const char *what, int isa) {
     if (test_isa_default < 0) test_isa_default = nn_isa();
-    const char *env = getenv("PETIT_ISA");
-    int cap = env && *env && nn_isa_parse(env) >= 0 ? nn_isa_parse(env) : NN_ISA_COUNT - 1;
     if (isa >= NN_ISA_COUNT) {
         nn_set_isa(test_isa_default);
         return 0;
     }
-    if (isa > cap) {
-        printf("  %s at %s: skipped (PETIT_ISA=%s)\n", what, nn_isa_name(isa), env);
+    if (isa > nn_isa_cap()) {
+        printf("  %s at %s: skipped (PETIT_ISA=%s)\n", what, nn_isa_name(isa), getenv("PETIT_ISA"));
         return 0;
     }
     if (nn_set_isa(isa)) {

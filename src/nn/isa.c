@@ -31,18 +31,25 @@ int nn_isa_parse(const char *s) {
     return !strcmp(s, "vnni") ? NN_ISA_AVX512VNNI : -1;
 }
 
-static int g_isa = -1;
-
-int nn_isa(void) {
-    if (g_isa < 0) {
+int nn_isa_cap(void) {
+    static int cap = -1;
+    if (cap < 0) {
         const char *env = getenv("PETIT_ISA"); /* a cap, not a demand */
-        int cap = env && *env ? nn_isa_parse(env) : NN_ISA_COUNT - 1;
+        cap = env && *env ? nn_isa_parse(env) : NN_ISA_COUNT - 1;
         if (cap < 0) {
             fprintf(stderr, "petit: PETIT_ISA=%s is none of scalar, avx2, avx512, avx512-vnni; ignored\n", env);
             cap = NN_ISA_COUNT - 1;
         }
+    }
+    return cap;
+}
+
+static int g_isa = -1;
+
+int nn_isa(void) {
+    if (g_isa < 0) {
         int best = NN_ISA_SCALAR;
-        for (int i = NN_ISA_AVX2; i <= cap; i++)
+        for (int i = NN_ISA_AVX2; i <= nn_isa_cap(); i++)
             if (nn_isa_supported(i)) best = i;
         g_isa = best;
     }

@@ -18,6 +18,7 @@ enum nn_isa { NN_ISA_SCALAR = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2, NN_ISA_AVX5
 
 int nn_isa(void);                /* the level every kernel uses now */
 int nn_isa_supported(int isa);   /* 1 if this CPU (and this build) can run it */
+int nn_isa_cap(void);            /* the highest level PETIT_ISA allows (all when unset) */
 int nn_set_isa(int isa);         /* -1 (and no change) if the CPU lacks it */
 const char *nn_isa_name(int isa);
 int nn_isa_parse(const char *s); /* "scalar", "avx2", "avx512", "avx512-vnni" (or "vnni"); -1 */
