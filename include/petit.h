@@ -44,6 +44,7 @@ typedef struct {
     float max_len_b;
     int threads;          /* 0 = all cores */
     int float_cache;      /* 1: attention caches in float; 0 (default): half floats, half the memory */
+    int allow_unk;        /* 0 (default): never emit the unknown token (printed as ⁇) */
 } petit_options;
 
 const char *petit_last_error(void);

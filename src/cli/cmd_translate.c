@@ -33,6 +33,9 @@ static const char *usage_text =
     "  --float-cache           keep the attention caches in 32-bit floats (default:\n"
     "                          16-bit, half the decoder's memory; the results may differ\n"
     "                          in the last digits of the scores)\n"
+    "  --allow-unk             let the model emit the unknown token (printed as ⁇); by\n"
+    "                          default it never does, as older vocabularies without byte\n"
+    "                          fallback would otherwise print it for digits and symbols\n"
     "  --verbose               a summary (lines, words/s) on stderr at the end\n";
 
 /* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
@@ -177,6 +180,8 @@ int cmd_translate(int argc, char **argv) {
             o.max_len_b = (float)d, i++;
         } else if (!strcmp(f, "--float-cache")) {
             o.float_cache = 1;
+        } else if (!strcmp(f, "--allow-unk")) {
+            o.allow_unk = 1;
         } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
             verbose = 1;
         } else {

@@ -15,6 +15,7 @@ void pt_decode_opts_default(pt_decode_opts *o) {
     o->max_len_a = 2.0f;
     o->max_len_b = 10.0f;
     o->nbest = 1;
+    o->allow_unk = 0;
 }
 
 /* The self-attention cache of one kind of head (nn.h's NN_HEAD_*): heads
@@ -525,6 +526,8 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
         log_softmax(d->logits, R, V);
         if (c->mask_pad) /* after the normalization, as generate's bad_words_ids */
             for (int r = 0; r < R; r++) d->logits[(size_t)r * V + c->pad_id] = -INFINITY;
+        if (!o->allow_unk) /* a vocabulary with byte fallback never needs UNK */
+            for (int r = 0; r < R; r++) d->logits[(size_t)r * V + c->unk_id] = -INFINITY;
         int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
         /* each sentence's 2K best candidates over its rows, sentences in parallel */
 #pragma omp parallel for schedule(dynamic, 1) if ((long)R * V > 65536)

@@ -22,6 +22,9 @@ typedef struct {
     float max_len_a;   /* max_out = min(P-1, floor(a*S + b)) */
     float max_len_b;
     int nbest;         /* hypotheses kept per sentence (<= 2K) */
+    int allow_unk;     /* 0 (default): UNK is never emitted, its log-probability
+                          is -inf after the normalization (as CTranslate2's
+                          disable_unk); 1: it competes like any token */
 } pt_decode_opts;
 
 void pt_decode_opts_default(pt_decode_opts *o);

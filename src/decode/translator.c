@@ -77,6 +77,7 @@ void petit_options_default(petit_options *o) {
     o->max_len_b = d.max_len_b;
     o->threads = 0;
     o->float_cache = 0;
+    o->allow_unk = d.allow_unk;
 }
 
 petit_translator *petit_translator_new(const petit_model *pm, const petit_options *o) {
@@ -138,7 +139,8 @@ int petit_translate_nbest(petit_translator *t, const char *const *src, int n, ch
         t->lens[k] = len + 1;
         k++;
     }
-    pt_decode_opts d = {t->o.beam, t->o.length_penalty, t->o.max_len_a, t->o.max_len_b, t->o.nbest};
+    pt_decode_opts d = {t->o.beam, t->o.length_penalty, t->o.max_len_a, t->o.max_len_b, t->o.nbest,
+                         t->o.allow_unk};
     if (k && pt_decode(t->dec, t->srcs, t->lens, k, &d)) return -1;
     const spm_model *tsp = t->pm->tgt_sp ? t->pm->tgt_sp : t->pm->src_sp;
     int nb = t->o.nbest;
