@@ -38,7 +38,7 @@ static void run(const char *model_path, const char *exp_path, int mode) {
     if (!gm || !ge) return;
     pt_model m;
     CHECK(pt_model_from_gguf(&m, gm) == 0, "model: %s", pt_error());
-    if (packed) pt_model_pack(&m, 1);
+    if (packed) pt_model_pack(&m);
     uint32_t N = 0, nb = 0, eos = 2;
     gguf_get_u32(ge, "decode.n_sources", &N);
     gguf_get_u32(ge, "decode.n_beams", &nb);

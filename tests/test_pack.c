@@ -153,9 +153,9 @@ static void roundtrip(const char *path, double lambda, int bits) {
         ecq_result r;
         ecq_assign_rows(mf.mem + t->offset, t->rows, t->cols, bits, lambda, sym, steps, NULL, 0, &r);
         float *row = pt_malloc((size_t)t->cols * 4);
-        CHECK(mq.qw[i].type == (bits <= 4 ? NN_Q4_0 : NN_Q8_0), "%s: run-time type", t->name);
+        CHECK(mq.w[i].type == (bits <= 4 ? NN_Q4_0 : NN_Q8_0), "%s: run-time type", t->name);
         for (int rr = 0; rr < t->rows; rr++) {
-            nn_dequantize_row(mq.qw[i].type, row, (const char *)mq.qw[i].data + rr * nn_qrow_bytes(mq.qw[i].type, t->cols), t->cols);
+            nn_dequantize_row(mq.w[i].type, row, (const char *)mq.w[i].data + rr * nn_qrow_bytes(mq.w[i].type, t->cols), t->cols);
             float d = nn_f32_from_fp16(steps[rr]);
             for (int c = 0; c < t->cols; c++) exact &= row[c] == (float)((int)sym[(size_t)rr * t->cols + c] - 128) * d;
         }

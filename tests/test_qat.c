@@ -74,9 +74,8 @@ int main(void) {
     float *rounded = pt_alloc_aligned(n * 4), *g = pt_alloc_aligned(n * 4);
     pt_fake_quant(&t.model, rounded, t.model.mem, &q.qat);
     CHECK(memcmp(rounded, t.model.mem, n * 4) != 0, "rounding changes the weights");
-    pt_model view = t.model;
-    view.mem = rounded;
-    pt_params_point(&t.model, rounded, &view.p);
+    pt_model view;
+    pt_model_view(&t.model, rounded, &view);
     pt_epoch_build(&ep, &corp, q.batch_tokens, q.seed, 0, 1);
     const pt_batch *b = pt_batcher_make(&bb, &corp, &ep, 0, c.pad_id, c.bos_id, c.eos_id);
     pt_trainer_reserve(&t, b->B, b->S, b->T);
@@ -124,9 +123,8 @@ int main(void) {
     double *prob = pt_malloc((size_t)f.model.n_tensors * 256 * sizeof(double));
     for (int i = 0; i < f.model.n_tensors; i++) prob[(size_t)i * 256] = -1;
     pt_ecq_fake_quant(&et.model, &all, rounded, et.model.mem, lam, NULL, 8, prob, 2);
-    pt_model ecv = et.model;
-    ecv.mem = rounded;
-    pt_params_point(&et.model, rounded, &ecv.p);
+    pt_model ecv;
+    pt_model_view(&et.model, rounded, &ecv);
     pt_epoch ep4 = {0};
     pt_epoch_build(&ep4, &corp, eo.batch_tokens, eo.seed, 0, 1);
     b = pt_batcher_make(&bb, &corp, &ep4, 0, c.pad_id, c.bos_id, c.eos_id);
@@ -202,9 +200,7 @@ int main(void) {
     pt_model mq;
     CHECK(gf && pt_model_from_gguf(&mq, gf) == 0, "load: %s", pt_error());
     CHECK(mq.n_quant > 0, "integer tensors written");
-    pt_fake_quant(&t.model, rounded, t.model.mem, &q.qat);
-    view.mem = rounded;
-    pt_params_point(&t.model, rounded, &view.p);
+    pt_fake_quant(&t.model, rounded, t.model.mem, &q.qat); /* view is over rounded */
     b = pt_batcher_make(&bb, &corp, &ep, 1, c.pad_id, c.bos_id, c.eos_id);
     a = pt_acts_new(&c, b->B, b->S, b->T);
     size_t nl = (size_t)b->B * b->T * c.vocab;
@@ -254,10 +250,9 @@ int main(void) {
     CHECK(pt_trainer_save_quant(&ls, sp, path) == 0, "save lsq: %s", pt_error());
     gf = gguf_open(path);
     CHECK(gf && pt_model_from_gguf(&mq, gf) == 0, "load lsq: %s", pt_error());
-    pt_model lv = ls.model;
+    pt_model lv;
     pt_lsq_fake_quant(&ls.model, &l.qat, rounded, ls.model.mem, ls.lsq_s);
-    lv.mem = rounded;
-    pt_params_point(&ls.model, rounded, &lv.p);
+    pt_model_view(&ls.model, rounded, &lv);
     b = pt_batcher_make(&bb, &corp, &ep, 1, c.pad_id, c.bos_id, c.eos_id); /* bb was used since */
     nl = (size_t)b->B * b->T * c.vocab;
     a = pt_acts_new(&c, b->B, b->S, b->T);
@@ -282,6 +277,7 @@ int main(void) {
     pt_epoch_free(&ep3);
     pt_trainer_free(&ls);
 
+    pt_model_view_free(&view), pt_model_view_free(&lv), pt_model_view_free(&ecv);
     pt_free_aligned(rounded), pt_free_aligned(g);
     pt_epoch_free(&ep);
     pt_batcher_free(&bb);

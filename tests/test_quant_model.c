@@ -78,7 +78,7 @@ static void check_type(int type) {
     for (int i = 0; i < mq.n_tensors; i++) {
         int want = pt_quant_tensor_type(&mf, i, &pol);
         const gguf_tensor *t = gguf_find_tensor(g, mq.tensors[i].name);
-        agree &= t && (int)t->type == want && mq.qw[i].type == want;
+        agree &= t && (int)t->type == want && mq.w[i].type == want;
         nq += want != NN_F32;
     }
     CHECK(agree, "%s: tensor types in the file follow the policy", nn_qtype_name(type));
@@ -133,7 +133,9 @@ static void check_type(int type) {
     nn_q_set_act(NN_QACT_AUTO);
     free(lf), free(lq), free(li), free(la);
     /* and the float model itself is different (the check above is not vacuous) */
-    CHECK(pt_model_qmat(&mq, mq.p.d_up_w) != NULL && pt_model_qmat(&mq, mq.p.d_up_b) == NULL, "qmat lookup");
+    CHECK(PT_W(&mq, d_up_w, 0)->type != NN_F32 && PT_W(&mq, d_up_b, 0)->type == NN_F32 &&
+              PT_W(&mq, d_up_w, 0)->data != mq.mem + mq.tensors[mq.first[PT_KIND(d_up_w)]].offset,
+          "resolved weights: the FFN's integer blocks, its bias in floats");
     pt_model_free(&mq);
     gguf_close(g);
     pt_model_free(&mf);

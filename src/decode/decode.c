@@ -239,22 +239,6 @@ static inline int kv_slot(const kv_part *pp, int kind, int W, int j) {
     return kind == NN_HEAD_LOCAL ? j % W : kind == NN_HEAD_GRID ? (j % W) * pp->G + j / W : j;
 }
 
-/* The step's products have few rows (R = sentences x beams): the packing-free
- * kernel wins there, and on the tall output layer; OpenBLAS on many rows. */
-static void step_linear(const pt_decoder *d, float *y, const float *x, const float *w, const float *b,
-                        int R, int in, int out) {
-    const pt_model *m = d->m;
-    const nn_pmat *pm = pt_model_pmat(m, w, R);
-    if (pm) {
-        nn_plinear(y, x, pm, b, R);
-        return;
-    }
-    const nn_qmat *q = pt_model_qmat(m, w);
-    if (q) nn_qlinear(y, x, q, b, R);
-    else if (R <= 64 || out >= 4 * in) nn_linear_rows(y, x, w, b, R, in, out);
-    else nn_linear(y, x, w, b, R, in, out);
-}
-
 /* One decoder step for R rows at position t: tokens d->tok -> logits (R, V). */
 static void step(pt_decoder *d, int R, int t) {
     const pt_model *m = d->m;
@@ -279,7 +263,7 @@ static void step(pt_decoder *d, int R, int t) {
         char *vs = d->vself + (size_t)l * d->cap_R * rf * es;
         /* causal self-attention over the row's cache of positions 0..t */
         const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
-        step_linear(d, d->qkv, in, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3, R, D, 3 * D);
+        pt_mm(m, PT_W(m, d_qkv_w, l), d->qkv, in, p->d_qkv_b + l * D3, R);
         double t_a = prof ? pt_time() : 0;
         for (int r = 0; r < R; r++)
             for (int kind = 0; kind < 3; kind++) {
@@ -314,11 +298,11 @@ static void step(pt_decoder *d, int R, int t) {
                     nn_attend(out, pr, qr, (const float *)ks + o, (const float *)vs + o, (int)w, n, dh, scale);
             }
         if (prof) t_attn += pt_time() - t_a;
-        step_linear(d, d->o, d->ctx, p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, R, D, D);
+        pt_mm(m, PT_W(m, d_o_w, l), d->o, d->ctx, p->d_o_b + l * D, R);
         sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
         /* cross-attention over the row's sentence */
         in = sub_in(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
-        step_linear(d, d->qkv, in, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, R, D, D);
+        pt_mm(m, PT_W(m, d_cq_w, l), d->qkv, in, p->d_cq_b + l * D, R);
         const char *ckv = d->ckv + (size_t)l * d->cap_B * S * D2 * d->es;
 #pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
         for (int r = 0; r < R; r++)
@@ -335,13 +319,13 @@ static void step(pt_decoder *d, int R, int t) {
                     nn_attend(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
                 }
             }
-        step_linear(d, d->o, d->ctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, R, D, D);
+        pt_mm(m, PT_W(m, d_co_w, l), d->o, d->ctx, p->d_co_b + l * D, R);
         sub_out(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
         /* feed-forward */
         in = sub_in(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
-        step_linear(d, d->up, in, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F, R, D, F);
+        pt_mm(m, PT_W(m, d_up_w, l), d->up, in, p->d_up_b + (size_t)l * F, R);
         nn_act(d->up, d->up, (size_t)R * F, c->act);
-        step_linear(d, d->o, d->up, p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, R, F, D);
+        pt_mm(m, PT_W(m, d_down_w, l), d->o, d->up, p->d_down_b + l * D, R);
         sub_out(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
     }
     const float *hfin = d->x;
@@ -349,7 +333,7 @@ static void step(pt_decoder *d, int R, int t) {
         nn_layernorm(d->h, d->mean, d->rstd, d->x, p->d_lnf_w, p->d_lnf_b, R, D, c->ln_eps);
         hfin = d->h;
     }
-    step_linear(d, d->logits, hfin, p->tok_emb, p->out_b, R, D, c->vocab);
+    pt_mm(m, PT_W(m, tok_emb, 0), d->logits, hfin, p->out_b, R);
     d->steps++;
     if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = t_attn;
 }
@@ -506,7 +490,7 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
         int nb = B - b0 < eb ? B - b0 : eb;
         const float *mem = pt_encode(d->m, d->enc, d->src_pad + (size_t)b0 * Smax, src_len + b0, nb, Smax);
         for (int l = 0; l < c->dec_layers; l++) {
-            pt_linear(d->m, d->ckv_tmp, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, nb * Smax, D, 2 * D);
+            pt_mm(d->m, PT_W(d->m, d_ckv_w, l), d->ckv_tmp, mem, p->d_ckv_b + l * D2, nb * Smax);
             char *ckv = d->ckv + (size_t)l * d->cap_B * S * D2 * d->es;
             for (int b = 0; b < nb; b++)
                 cache_put(d, ckv + (size_t)(b0 + b) * S * D2 * d->es, d->ckv_tmp + (size_t)b * Smax * D2,

@@ -43,7 +43,7 @@ petit_model *petit_model_load(const char *path) {
         pt_set_error("vocabulary has %d pieces but the model %d", spm_vocab_size(pm->src_sp), pm->m.cfg.vocab);
         goto fail;
     }
-    pt_model_pack(&pm->m, PT_PACK_MIN_ROWS); /* the weights never change from here on */
+    pt_model_pack(&pm->m); /* the weights never change from here on */
     return pm;
 fail:
     snprintf(msg, sizeof msg, "%s", pt_error());

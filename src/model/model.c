@@ -3,7 +3,6 @@
 #include "model/model.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -291,6 +290,21 @@ static size_t layout_walk(const pt_config *c, float *block, pt_params *p, pt_ten
     return off;
 }
 
+/* m->first[] and the float weights over block (every tensor F32) */
+static void resolve_weights(const pt_model *m, const float *block, nn_weight *w, int *first) {
+    int n = 0;
+    for (int k = 0; k < PT_N_PARAM_KINDS; k++) {
+        PT_ASSERT(layout[k].field == (size_t)k * sizeof(float *)); /* PT_KIND's assumption */
+        int copies = copies_of(&m->cfg, k);
+        if (first) first[k] = copies ? n : -1;
+        n += copies;
+    }
+    for (int i = 0; i < m->n_tensors; i++) {
+        const pt_tensor *t = &m->tensors[i];
+        w[i] = (nn_weight){NN_F32, t->cols, t->rows, block + t->offset, NULL};
+    }
+}
+
 int pt_model_init(pt_model *m, const pt_config *cfg) {
     memset(m, 0, sizeof *m);
     if (pt_config_check(cfg)) return -1;
@@ -299,19 +313,34 @@ int pt_model_init(pt_model *m, const pt_config *cfg) {
     m->tensors = pt_calloc((size_t)m->n_tensors, sizeof(pt_tensor));
     m->mem = pt_alloc_aligned(m->n_params * sizeof(float));
     layout_walk(cfg, m->mem, &m->p, m->tensors, NULL);
+    m->w = pt_calloc((size_t)m->n_tensors, sizeof(nn_weight));
+    resolve_weights(m, m->mem, m->w, m->first);
     return 0;
+}
+
+void pt_model_view(const pt_model *m, float *block, pt_model *view) {
+    PT_ASSERT(!m->n_quant && !m->pk); /* a training model */
+    *view = *m;
+    view->mem = block;
+    view->mapped = 1; /* not the view's to free */
+    pt_params_point(m, block, &view->p);
+    view->w = pt_calloc((size_t)m->n_tensors, sizeof(nn_weight));
+    resolve_weights(m, block, view->w, NULL);
+}
+
+void pt_model_view_free(pt_model *view) {
+    free(view->w);
+    memset(view, 0, sizeof *view);
 }
 
 void pt_model_free(pt_model *m) {
     if (m->mapped == 2) munmap(m->mem, m->n_params * sizeof(float));
     else if (!m->mapped) pt_free_aligned(m->mem);
     free(m->tensors);
-    free(m->qw);
+    free(m->w);
     pt_free_aligned(m->owned);
     if (m->pk) {
-        pthread_mutex_destroy(m->pk_lock);
-        free(m->pk_lock);
-        free(m->pk), free(m->pk_off);
+        free(m->pk);
         pt_free_pages(m->pk_mem, m->pk_bytes);
     }
     memset(m, 0, sizeof *m);
@@ -398,7 +427,8 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
     }
     m->mem = mem;
     m->mapped = 2;
-    m->qw = pt_calloc((size_t)m->n_tensors, sizeof(nn_qmat));
+    m->w = pt_calloc((size_t)m->n_tensors, sizeof(nn_weight));
+    resolve_weights(m, m->mem, m->w, m->first);
     /* entropy-coded tensors are decoded into one owned block, in parallel
      * (a failure is decoded again on this thread for its message: errors
      * are per thread) */
@@ -446,7 +476,7 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
                 pt_pack_decode(g, gt, t->rows, t->cols, &again, dst); /* sets the error here */
                 bad = -1;
             } else {
-                m->qw[i] = (nn_qmat){type[i], t->rows, t->cols, dst};
+                m->w[i] = (nn_weight){type[i], t->cols, t->rows, dst, NULL};
                 m->n_quant++;
                 continue;
             }
@@ -459,7 +489,7 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
             pt_model_free(m);
             return -1;
         }
-        m->qw[i] = (nn_qmat){(int)gt->type, t->rows, t->cols, gt->type == GGUF_TYPE_F32 ? m->mem + t->offset : gt->data};
+        if (gt->type != GGUF_TYPE_F32) m->w[i] = (nn_weight){(int)gt->type, t->cols, t->rows, gt->data, NULL};
         m->n_quant += gt->type != GGUF_TYPE_F32;
     }
     free(at), free(rc), free(type);
@@ -467,101 +497,54 @@ static int load_quantized(pt_model *m, const gguf_file *g) {
     return 0;
 }
 
-int pt_model_tensor_at(const pt_model *m, const float *w) {
-    if (w < m->mem || w >= m->mem + m->n_params) return -1;
-    size_t off = (size_t)(w - m->mem);
-    int lo = 0, hi = m->n_tensors - 1; /* offsets increase with the index */
-    while (lo <= hi) {
-        int mid = (lo + hi) / 2;
-        if (m->tensors[mid].offset == off) return mid;
-        if (m->tensors[mid].offset < off) lo = mid + 1;
-        else hi = mid - 1;
-    }
-    return -1;
+/* the tensors pt_model_pack copies: float weight matrices, not the learned positions */
+static int packable(const pt_model *m, int i) {
+    const pt_tensor *t = &m->tensors[i];
+    return m->w[i].type == NN_F32 && t->rows > 1 && t->cols > 1 && i != m->first[PT_KIND(pos_emb)];
 }
 
-const nn_qmat *pt_model_qmat(const pt_model *m, const float *w) {
-    if (!m->n_quant) return NULL;
-    int i = pt_model_tensor_at(m, w);
-    return i >= 0 && m->qw[i].type != NN_F32 ? &m->qw[i] : NULL;
-}
-
-/* the tensors pt_model_pack copies: weight matrices, not the learned positions */
-static int packable(const pt_model *m, const pt_tensor *t) {
-    return t->rows > 1 && t->cols > 1 && m->mem + t->offset != m->p.pos_emb;
-}
-
-void pt_model_pack(pt_model *m, int min_rows) {
-    if (m->n_quant || m->pk) return;
-    m->pk_min_rows = min_rows;
-    m->pk = pt_calloc((size_t)m->n_tensors, sizeof(nn_pmat));
-    m->pk_off = pt_calloc((size_t)m->n_tensors, sizeof(size_t));
-    size_t total = 0;
+void pt_model_pack(pt_model *m) {
+    if (m->pk) return;
+    size_t total = 0, *off = pt_calloc((size_t)m->n_tensors, sizeof(size_t));
     for (int i = 0; i < m->n_tensors; i++) /* whole 64-byte lines each */
-        if (packable(m, &m->tensors[i])) {
-            m->pk_off[i] = total;
+        if (packable(m, i)) {
+            off[i] = total;
             total += (nn_pmat_floats(m->tensors[i].cols, m->tensors[i].rows) * sizeof(float) + 63) / 64 * 64;
         }
+    if (!total) {
+        free(off);
+        return;
+    }
+    m->pk = pt_calloc((size_t)m->n_tensors, sizeof(nn_pmat));
     m->pk_bytes = total;
-    m->pk_mem = pt_alloc_pages(total); /* pages cost memory once written */
+    m->pk_mem = pt_alloc_pages(total);
 #ifdef MADV_HUGEPAGE
     madvise(m->pk_mem, total, MADV_HUGEPAGE); /* fewer page faults and TLB misses, if the system allows */
 #endif
-    pthread_mutex_t *mu = pt_malloc(sizeof *mu);
-    pthread_mutex_init(mu, NULL);
-    m->pk_lock = mu;
-}
-
-/* Pack tensor i (under the lock; m's packing state is not const) */
-static void pack_tensor(const pt_model *cm, int i) {
-    pt_model *m = (pt_model *)cm;
-    const pt_tensor *t = &m->tensors[i];
-    const float *w = m->mem + t->offset;
-    nn_pmat p;
-    nn_pmat_pack(&p, (float *)((char *)m->pk_mem + m->pk_off[i]), w, t->cols, t->rows);
-    m->pk[i].in = p.in, m->pk[i].out = p.out, m->pk[i].owned = 0;
-    __atomic_store_n(&m->pk[i].w, p.w, __ATOMIC_RELEASE); /* published last */
-    if (m->mapped != 1) return; /* 1: in place in the file's mapping */
-    /* the whole pages of this tensor: not needed any more */
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)w, e = a + (size_t)t->rows * t->cols * sizeof(float);
-    a = (a + page - 1) / page * page, e = e / page * page;
-    if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+#pragma omp parallel for schedule(dynamic)
+    for (int i = 0; i < m->n_tensors; i++) {
+        if (!packable(m, i)) continue;
+        const pt_tensor *t = &m->tensors[i];
+        const float *w = m->w[i].data;
+        nn_pmat_pack(&m->pk[i], (float *)((char *)m->pk_mem + off[i]), w, t->cols, t->rows);
+        m->w[i].pk = &m->pk[i];
+        if (m->mapped != 1) continue; /* 1: in place in the file's mapping */
+        /* the whole pages of this tensor: not needed any more */
+        uintptr_t a = (uintptr_t)w, e = a + (size_t)t->rows * t->cols * sizeof(float);
+        a = (a + page - 1) / page * page, e = e / page * page;
+        if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+    }
+    free(off);
 }
 
-const nn_pmat *pt_model_pmat(const pt_model *m, const float *w, int N) {
-    if (!m->pk) return NULL;
-    int i = pt_model_tensor_at(m, w);
-    if (i < 0 || !packable(m, &m->tensors[i])) return NULL;
-    if (__atomic_load_n(&m->pk[i].w, __ATOMIC_ACQUIRE)) return &m->pk[i];
-    if (N < m->pk_min_rows) return NULL;
-    pthread_mutex_lock(m->pk_lock);
-    if (!m->pk[i].w) pack_tensor(m, i);
-    pthread_mutex_unlock(m->pk_lock);
-    return &m->pk[i];
-}
-
-void pt_linear(const pt_model *m, float *Y, const float *X, const float *W, const float *b, int N,
-               int in, int out) {
-    if (m->observe) m->observe(m->observe_ctx, pt_model_tensor_at(m, W), X, N, in);
-    const nn_pmat *pm = pt_model_pmat(m, W, N);
-    const nn_qmat *q = pm ? NULL : pt_model_qmat(m, W);
-    if (pm) nn_plinear(Y, X, pm, b, N);
-    else if (q) nn_qlinear(Y, X, q, b, N);
-    else nn_linear(Y, X, W, b, N, in, out);
+void pt_mm(const pt_model *m, const nn_weight *W, float *Y, const float *X, const float *b, int N) {
+    if (m->observe) m->observe(m->observe_ctx, (int)(W - m->w), X, N, W->in);
+    nn_matmul(Y, X, W, b, N);
 }
 
 const float *pt_emb_row(const pt_model *m, int id, float *scratch) {
-    int D = m->cfg.d_model;
-    const nn_pmat *pm = pt_model_pmat(m, m->p.tok_emb, 0);
-    if (pm) {
-        nn_pmat_row(pm, id, scratch);
-        return scratch;
-    }
-    const nn_qmat *q = m->n_quant ? pt_model_qmat(m, m->p.tok_emb) : NULL;
-    if (!q) return m->p.tok_emb + (size_t)id * D;
-    nn_dequantize_row(q->type, scratch, (const char *)q->data + (size_t)id * nn_qrow_bytes(q->type, D), D);
-    return scratch;
+    return nn_weight_row(PT_W(m, tok_emb, 0), id, scratch);
 }
 
 int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
@@ -602,6 +585,8 @@ int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
         }
     }
     layout_walk(&cfg, m->mem, &m->p, NULL, NULL);
+    m->w = pt_calloc((size_t)m->n_tensors, sizeof(nn_weight));
+    resolve_weights(m, m->mem, m->w, m->first);
     return 0;
 }
 
@@ -859,24 +844,24 @@ static void sub_out(const pt_config *c, layer_acts *L, int k, float *y, const fl
 }
 
 /* self-attention: y = Attn(x) (N, D); saves qkv, P, ctx */
-static void self_attn(const pt_model *m, layer_acts *L, float *y, const float *x, const float *w_qkv,
-                      const float *b_qkv, const float *w_o, const float *b_o, int B, int T,
+static void self_attn(const pt_model *m, layer_acts *L, float *y, const float *x, const nn_weight *w_qkv,
+                      const float *b_qkv, const nn_weight *w_o, const float *b_o, int B, int T,
                       const nn_mask *mask) {
     const pt_config *c = &m->cfg;
     int D = c->d_model, N = B * T;
-    pt_linear(m, L->qkv, x, w_qkv, b_qkv, N, D, 3 * D);
+    pt_mm(m, w_qkv, L->qkv, x, b_qkv, N);
     nn_attention(L->ctx, L->P, L->qkv, 3 * D, L->qkv + D, L->qkv + 2 * D, 3 * D, B, T, T,
                  c->n_heads, D / c->n_heads, mask);
-    pt_linear(m, y, L->ctx, w_o, b_o, N, D, D);
+    pt_mm(m, w_o, y, L->ctx, b_o, N);
 }
 
-static void ffn(const pt_model *m, layer_acts *L, float *y, const float *x, const float *w_up,
-                const float *b_up, const float *w_down, const float *b_down, int N) {
+static void ffn(const pt_model *m, layer_acts *L, float *y, const float *x, const nn_weight *w_up,
+                const float *b_up, const nn_weight *w_down, const float *b_down, int N) {
     const pt_config *c = &m->cfg;
-    int D = c->d_model, F = c->d_ff;
-    pt_linear(m, L->up, x, w_up, b_up, N, D, F);
+    int F = c->d_ff;
+    pt_mm(m, w_up, L->up, x, b_up, N);
     nn_act(L->act, L->up, (size_t)N * F, c->act);
-    pt_linear(m, y, L->act, w_down, b_down, N, F, D);
+    pt_mm(m, w_down, y, L->act, b_down, N);
 }
 
 /* The encoder over a padded batch; returns its output (B*S, D) inside a. */
@@ -892,12 +877,12 @@ static const float *encode(const pt_model *m, pt_acts *a, const int *src, const 
     for (int l = 0; l < c->enc_layers; l++) {
         layer_acts *L = &a->enc[l];
         const float *x = sub_in(c, L, 0, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns);
-        self_attn(m, L, a->g_tmp, x, p->e_qkv_w + l * D3 * D, p->e_qkv_b + l * D3,
-                  p->e_o_w + (size_t)l * D * D, p->e_o_b + l * D, B, S, &src_mask);
+        self_attn(m, L, a->g_tmp, x, PT_W(m, e_qkv_w, l), p->e_qkv_b + l * D3, PT_W(m, e_o_w, l), p->e_o_b + l * D,
+                  B, S, &src_mask);
         sub_out(c, L, 0, a->g_tmp, p->e_ln1_w + l * D, p->e_ln1_b + l * D, Ns, site_key(key, 100 + 2 * l));
         x = sub_in(c, L, 1, p->e_ln2_w + l * D, p->e_ln2_b + l * D, Ns);
-        ffn(m, L, a->g_tmp, x, p->e_up_w + (size_t)l * F * D, p->e_up_b + (size_t)l * F,
-            p->e_down_w + (size_t)l * D * F, p->e_down_b + l * D, Ns);
+        ffn(m, L, a->g_tmp, x, PT_W(m, e_up_w, l), p->e_up_b + (size_t)l * F, PT_W(m, e_down_w, l),
+            p->e_down_b + l * D, Ns);
         sub_out(c, L, 1, a->g_tmp, p->e_ln2_w + l * D, p->e_ln2_b + l * D, Ns, site_key(key, 101 + 2 * l));
     }
     const float *mem = a->enc[c->enc_layers - 1].res[2];
@@ -922,7 +907,7 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
     const pt_params *p = &m->p;
     PT_ASSERT(pt_caps_fit(a->caps, pt_caps_of(bt->B, bt->S, bt->T)));
     PT_ASSERT(bt->S <= c->max_len && bt->T <= c->max_len);
-    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff, V = c->vocab;
+    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff;
     int Ns = B * S, Nt = B * T;
     size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
     if (c->dropout <= 0.0f) key = 0;
@@ -935,19 +920,19 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
     for (int l = 0; l < c->dec_layers; l++) {
         layer_acts *L = &a->dec[l];
         const float *x = sub_in(c, L, 0, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt);
-        self_attn(m, L, a->g_tmp, x, p->d_qkv_w + l * D3 * D, p->d_qkv_b + l * D3,
-                  p->d_o_w + (size_t)l * D * D, p->d_o_b + l * D, B, T, &causal);
+        self_attn(m, L, a->g_tmp, x, PT_W(m, d_qkv_w, l), p->d_qkv_b + l * D3, PT_W(m, d_o_w, l), p->d_o_b + l * D,
+                  B, T, &causal);
         sub_out(c, L, 0, a->g_tmp, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt, site_key(key, 1000 + 3 * l));
         x = sub_in(c, L, 1, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt);
-        pt_linear(m, L->cq, x, p->d_cq_w + (size_t)l * D * D, p->d_cq_b + l * D, Nt, D, D);
-        pt_linear(m, L->ckv, mem, p->d_ckv_w + l * D2 * D, p->d_ckv_b + l * D2, Ns, D, 2 * D);
+        pt_mm(m, PT_W(m, d_cq_w, l), L->cq, x, p->d_cq_b + l * D, Nt);
+        pt_mm(m, PT_W(m, d_ckv_w, l), L->ckv, mem, p->d_ckv_b + l * D2, Ns);
         nn_attention(L->cctx, L->cP, L->cq, D, L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads,
                      D / c->n_heads, &src_mask);
-        pt_linear(m, a->g_tmp, L->cctx, p->d_co_w + (size_t)l * D * D, p->d_co_b + l * D, Nt, D, D);
+        pt_mm(m, PT_W(m, d_co_w, l), a->g_tmp, L->cctx, p->d_co_b + l * D, Nt);
         sub_out(c, L, 1, a->g_tmp, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt, site_key(key, 1001 + 3 * l));
         x = sub_in(c, L, 2, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt);
-        ffn(m, L, a->g_tmp, x, p->d_up_w + (size_t)l * F * D, p->d_up_b + (size_t)l * F,
-            p->d_down_w + (size_t)l * D * F, p->d_down_b + l * D, Nt);
+        ffn(m, L, a->g_tmp, x, PT_W(m, d_up_w, l), p->d_up_b + (size_t)l * F, PT_W(m, d_down_w, l),
+            p->d_down_b + l * D, Nt);
         sub_out(c, L, 2, a->g_tmp, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt, site_key(key, 1002 + 3 * l));
     }
     const float *h = a->dec[c->dec_layers - 1].res[3];
@@ -955,7 +940,7 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
         nn_layernorm(a->dec_final, a->dec_mean, a->dec_rstd, h, p->d_lnf_w, p->d_lnf_b, Nt, D, c->ln_eps);
         h = a->dec_final;
     }
-    pt_linear(m, a->logits, h, p->tok_emb, p->out_b, Nt, D, V);
+    pt_mm(m, PT_W(m, tok_emb, 0), a->logits, h, p->out_b, Nt);
 }
 
 static int count_tokens(const pt_config *c, const pt_batch *bt) {

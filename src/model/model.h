@@ -14,6 +14,7 @@
 
 #include "gguf/gguf.h"
 #include "nn/nn.h"
+#include "nn/weight.h"
 #include "nn/quant.h"
 
 enum pt_norm { PT_NORM_PRE = 0, PT_NORM_POST = 1 };
@@ -129,23 +130,16 @@ typedef struct {
     int n_tensors;
     pt_tensor *tensors;
     int mapped;       /* mem points into a mapped file: not ours to free */
-    /* Integer weights: NULL when every tensor is F32; else one entry per
-     * tensor, its type and data (F32 entries: the floats in mem). A
-     * quantized tensor's floats in mem are never touched: mem is then an
-     * anonymous mapping whose untouched pages take no memory. */
-    nn_qmat *qw;
+    /* Every tensor resolved once, at load (nn/weight.h): its type and data
+     * (F32: into mem; integer: the file's blocks or owned), and for a float
+     * matrix after pt_model_pack its panels. pt_mm multiplies by them. */
+    nn_weight *w;
+    int first[PT_N_PARAM_KINDS]; /* tensor index of each kind's layer 0, or -1 if absent */
     int n_quant; /* tensors stored as integers */
     void *owned; /* integer tensors decoded from an entropy-coded file (model/pack.h) */
-    /* Float weights repacked for nn_plinear (pt_model_pack, inference
-     * only), each packed on its first product of pk_min_rows rows or more: one entry per tensor, w NULL while not packed; NULL when packing
-     * is off. The panels live in one mapping (pk_mem, pk_bytes), at offsets
-     * pk_off; pk_lock guards the packing. */
-    nn_pmat *pk;
-    size_t *pk_off;
+    nn_pmat *pk;  /* pt_model_pack: the panels of every float matrix (w[i].pk points here) */
     float *pk_mem;
     size_t pk_bytes;
-    void *pk_lock;
-    int pk_min_rows;
     /* If set, sees the input of every linear layer of the forward pass
      * (GPTQ's calibration): tensor = index of the weight in tensors[]. */
     void (*observe)(void *ctx, int tensor, const float *X, int N, int in);
@@ -169,31 +163,27 @@ void pt_model_add_tensors(const pt_model *m, const float *block, const char *pre
  * writer does: no copy, the mapping is shared), else copied. The gguf_file
  * must outlive the model. */
 int pt_model_from_gguf(pt_model *m, const gguf_file *g);
-/* Index of the tensor whose data starts at w (a pointer into m->mem), or -1 */
-int pt_model_tensor_at(const pt_model *m, const float *w);
-/* The integer weights of the tensor at w, or NULL if it is F32 */
-const nn_qmat *pt_model_qmat(const pt_model *m, const float *w);
-/* For inference, once the weights are final: from now on, the first
- * product of min_rows rows or more (PT_PACK_MIN_ROWS for translation) with a float weight matrix (the
- * embedding, also the output layer, included; not the learned positions)
- * copies it into nn_plinear's panels, which pt_linear, pt_emb_row and the
- * decoder then use for every product with it. A mapped file's pages of a
- * copied tensor are given back to the system (read from the file again if
- * anything touches them), so the model's memory stays about the same.
- * Fewer rows (one short sentence, greedy) keep the weights where they are:
- * loading and translating one sentence copies nothing. Does nothing for a
- * model with integer weights (they have their own kernels). Safe with
- * translators on several threads. Freed by pt_model_free. */
-#define PT_PACK_MIN_ROWS 16
-void pt_model_pack(pt_model *m, int min_rows);
-/* The packed copy of the weight at w for a product of N rows (packing it
- * now if it is not yet and N >= min_rows), or NULL */
-const nn_pmat *pt_model_pmat(const pt_model *m, const float *w, int N);
-/* Y (N, out) = X (N, in) W^T + b for a weight W of m (a pointer into m->mem):
- * the integer kernel when W is quantized, nn_plinear when packed, else
- * nn_linear. */
-void pt_linear(const pt_model *m, float *Y, const float *X, const float *W, const float *b, int N,
-               int in, int out);
+/* m's layout over another block of the same shape (QAT's fake-quantized
+ * weights): view shares m's configuration and tensor table, its weights
+ * point into block. Free with pt_model_view_free (block stays the caller's). */
+void pt_model_view(const pt_model *m, float *block, pt_model *view);
+void pt_model_view_free(pt_model *view);
+/* For inference, once the weights are final: copy every float weight matrix
+ * (the embedding, also the output layer, included; not the learned
+ * positions) into nn_plinear's panels now, so that every product with it,
+ * of any number of rows, runs one kernel and gives the same bits. A mapped
+ * file's pages of a copied tensor are given back to the system (read from
+ * the file again if anything touches them), so the model's memory stays
+ * about the same. Nothing for integer tensors (they have their own
+ * kernels). The model is immutable from here on: translators on several
+ * threads share it. Freed by pt_model_free. */
+void pt_model_pack(pt_model *m);
+/* The weight of a kind (its pt_params field) in layer l: PT_W(m, d_qkv_w, l) */
+#define PT_KIND(field) ((int)(offsetof(pt_params, field) / sizeof(float *)))
+#define PT_W(m, field, l) (&(m)->w[(m)->first[PT_KIND(field)] + (l)])
+/* Y (N, W->out) = X (N, W->in) W^T + b for a weight of m (nn_matmul; the
+ * calibration hook sees X first). */
+void pt_mm(const pt_model *m, const nn_weight *W, float *Y, const float *X, const float *b, int N);
 /* Row id of the token embedding: a pointer into mem, or (quantized) the row
  * dequantized into scratch (D floats). */
 const float *pt_emb_row(const pt_model *m, int id, float *scratch);

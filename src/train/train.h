@@ -152,6 +152,7 @@ typedef struct {
     /* not saved: */
     pt_acts *acts;
     float *qat_w; /* QAT: the fake-quantized weights of the current step */
+    pt_model qat_view; /* the model over qat_w (pt_model_view) */
     /* LSQ (saved in checkpoints): steps, their AdamW moments, gradient scratch */
     float *lsq_s, *lsq_m, *lsq_v, *lsq_g;
     size_t lsq_n;

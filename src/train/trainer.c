@@ -130,7 +130,13 @@ static pt_quant_policy ecq_policy(void) {
     return p;
 }
 
-static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
+/* the model over the fake-quantized weights (made once: qat_w stays put) */
+static const pt_model *qat_view(pt_trainer *t) {
+    if (!t->qat_view.w) pt_model_view(&t->model, t->qat_w, &t->qat_view);
+    return &t->qat_view;
+}
+
+static const pt_model *compute_model(pt_trainer *t) {
     if (t->opts.ecq_bits > 0) {
         pt_quant_policy pol = ecq_policy();
         if (!t->qat_w) t->qat_w = pt_alloc_aligned(t->model.n_params * sizeof(float));
@@ -140,10 +146,7 @@ static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
         }
         pt_ecq_fake_quant(&t->model, &pol, t->qat_w, t->model.mem, t->opts.ecq_lambda, t->ecq_scale,
                           t->opts.ecq_bits, t->ecq_prob, 2);
-        *view = t->model;
-        view->mem = t->qat_w;
-        pt_params_point(&t->model, t->qat_w, &view->p);
-        return view;
+        return qat_view(t);
     }
     if (t->opts.qat.type == NN_F32) return &t->model;
     if (!t->qat_w) t->qat_w = pt_alloc_aligned(t->model.n_params * sizeof(float));
@@ -156,10 +159,7 @@ static const pt_model *compute_model(pt_trainer *t, pt_model *view) {
     } else {
         pt_fake_quant(&t->model, t->qat_w, t->model.mem, &t->opts.qat);
     }
-    *view = t->model;
-    view->mem = t->qat_w;
-    pt_params_point(&t->model, t->qat_w, &view->p);
-    return view;
+    return qat_view(t);
 }
 
 void pt_trainer_free(pt_trainer *t) {
@@ -168,6 +168,7 @@ void pt_trainer_free(pt_trainer *t) {
     pt_free_aligned(t->adam_m);
     pt_free_aligned(t->adam_v);
     pt_free_aligned(t->qat_w);
+    pt_model_view_free(&t->qat_view);
     free(t->lsq_s), free(t->lsq_m), free(t->lsq_v), free(t->lsq_g);
     free(t->ecq_prob), free(t->ecq_scale);
     pt_acts_free(t->acts);
@@ -256,8 +257,7 @@ int pt_trainer_step(pt_trainer *t, const pt_corpus *c, pt_epoch *ep, pt_batcher 
     double loss = 0.0;
     int ntok = 0, new_epoch = 0;
     t->step++;
-    pt_model view;
-    const pt_model *cm = compute_model(t, &view);
+    const pt_model *cm = compute_model(t);
     for (int a = 0; a < accum; a++) {
         next_batch(t, c, ep, &new_epoch);
         const pt_batch *b = pt_batcher_make_shard(bb, c, ep, (int)t->batch_pos++, cfg->pad_id, cfg->bos_id,
@@ -311,8 +311,7 @@ double pt_trainer_eval(pt_trainer *t, const pt_corpus *c, pt_batcher *bb) {
     reserve_caps(t, e.caps);
     double loss = 0.0;
     long ntok = 0;
-    pt_model view;
-    const pt_model *cm = compute_model(t, &view);
+    const pt_model *cm = compute_model(t);
     for (int k = t->rank; k < e.n_batches; k += t->nranks) { /* each rank its share of the batches */
         const pt_batch *b = pt_batcher_make(bb, c, &e, k, cfg->pad_id, cfg->bos_id, cfg->eos_id);
         pt_trainer_reserve(t, b->B, b->S, b->T);
