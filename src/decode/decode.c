@@ -214,128 +214,117 @@ static void reserve(pt_decoder *d, int B, int S, int K, int T) {
     d->n_cand = pt_calloc((size_t)B, sizeof(int));
 }
 
-/* pre-norm: h = LN(x) is the sublayer input; post-norm: x itself */
-static const float *sub_in(pt_decoder *d, const float *w, const float *b, int R) {
-    const pt_config *c = &d->m->cfg;
-    if (c->norm == PT_NORM_POST) return d->x;
-    nn_layernorm(d->h, d->mean, d->rstd, d->x, w, b, R, c->d_model, c->ln_eps);
-    return d->h;
-}
-
-/* x += o (pre-norm) or x = LN(x + o) (post-norm) */
-static void sub_out(pt_decoder *d, const float *w, const float *b, int R) {
-    const pt_config *c = &d->m->cfg;
-    size_t n = (size_t)R * c->d_model;
-    nn_add(d->x, d->o, n);
-    if (c->norm == PT_NORM_POST) {
-        nn_layernorm(d->h, d->mean, d->rstd, d->x, w, b, R, c->d_model, c->ln_eps);
-        memcpy(d->x, d->h, n * sizeof(float));
-    }
-}
-
 /* The slot of position j in a part's cache (kv_part; for a local head the
  * first of its two, the mirror is W slots later). */
 static inline int kv_slot(const kv_part *pp, int kind, int W, int j) {
     return kind == NN_HEAD_LOCAL ? j % W : kind == NN_HEAD_GRID ? (j % W) * pp->G + j / W : j;
 }
 
-/* One decoder step for R rows at position t: tokens d->tok -> logits (R, V). */
+/* the decoding step's attention cores (pt_dec_attn): over the rows' caches */
+typedef struct {
+    pt_decoder *d;
+    int R, t, prof;
+    double t_attn; /* the self-attention cores' time, when profiling */
+    nn_mask sm;
+} step_attn;
+
+/* causal self-attention at position t: the new keys and values into each
+ * row's cache, then each head over its cached positions */
+static void step_self(void *ctx, int l, pt_layer_bufs *L) {
+    step_attn *sa = ctx;
+    pt_decoder *d = sa->d;
+    const pt_config *c = &d->m->cfg;
+    int R = sa->R, t = sa->t, D = c->d_model, H = c->n_heads, dh = D / H, TS = d->cap_T > d->cap_S ? d->cap_T : d->cap_S;
+    float scale = 1.0f / sqrtf((float)dh);
+    size_t rf = d->row_floats, es = d->es;
+    char *ks = d->kself + (size_t)l * d->cap_R * rf * es;
+    char *vs = d->vself + (size_t)l * d->cap_R * rf * es;
+    const float *qkv = L->qkv;
+    double t_a = sa->prof ? pt_time() : 0;
+    for (int r = 0; r < R; r++)
+        for (int kind = 0; kind < 3; kind++) {
+            const kv_part *pp = &d->part[kind];
+            if (!pp->nh) continue;
+            size_t w = (size_t)pp->nh * dh, c0 = (size_t)pp->h0 * dh;
+            const float *kn = qkv + (size_t)r * 3 * D + D + c0, *vn = kn + D;
+            char *kr = ks + (r * rf + pp->off) * es, *vr = vs + (r * rf + pp->off) * es;
+            size_t sl = (size_t)kv_slot(pp, kind, c->attn_window, t);
+            cache_put(d, kr + sl * w * es, kn, w);
+            cache_put(d, vr + sl * w * es, vn, w);
+            if (kind == NN_HEAD_LOCAL) { /* and its mirror */
+                sl += (size_t)c->attn_window;
+                cache_put(d, kr + sl * w * es, kn, w);
+                cache_put(d, vr + sl * w * es, vn, w);
+            }
+        }
+    const nn_mask *sm = &sa->sm;
+#pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++) {
+            /* the mask's keys j0, j0 + step, ... lie in consecutive slots */
+            int kind = nn_mask_head(sm, h), j0, step;
+            int n = nn_mask_span(sm, 0, h, t, t + 1, &j0, &step);
+            const kv_part *pp = &d->part[kind];
+            size_t w = (size_t)pp->nh * dh, first = (size_t)kv_slot(pp, kind, c->attn_window, j0);
+            size_t o = r * rf + pp->off + first * w + (size_t)(h - pp->h0) * dh;
+            float *out = L->ctx + (size_t)r * D + h * dh, *pr = d->att + ((size_t)r * H + h) * TS;
+            const float *qr = qkv + (size_t)r * 3 * D + h * dh;
+            if (d->f16)
+                nn_attend_f16(out, pr, qr, (const uint16_t *)ks + o, (const uint16_t *)vs + o, (int)w, n, dh, scale);
+            else
+                nn_attend(out, pr, qr, (const float *)ks + o, (const float *)vs + o, (int)w, n, dh, scale);
+        }
+    if (sa->prof) sa->t_attn += pt_time() - t_a;
+}
+
+/* cross-attention: each row over its sentence's kv_cross */
+static void step_cross(void *ctx, int l, pt_layer_bufs *L) {
+    step_attn *sa = ctx;
+    pt_decoder *d = sa->d;
+    const pt_config *c = &d->m->cfg;
+    int R = sa->R, D = c->d_model, H = c->n_heads, dh = D / H, S = d->cap_S, TS = d->cap_T > S ? d->cap_T : S;
+    float scale = 1.0f / sqrtf((float)dh);
+    size_t D2 = 2 * (size_t)D;
+    const char *ckv = d->ckv + (size_t)l * d->cap_B * S * D2 * d->es;
+#pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < H; h++) {
+            int b = d->row_sent[r];
+            size_t o = (size_t)b * S * D2 + (size_t)h * dh; /* keys; the values D further */
+            float *out = L->cctx + (size_t)r * D + h * dh, *pr = d->att + ((size_t)r * H + h) * TS;
+            const float *qr = L->cq + (size_t)r * D + h * dh;
+            if (d->f16) {
+                const uint16_t *kb = (const uint16_t *)ckv + o;
+                nn_attend_f16(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
+            } else {
+                const float *kb = (const float *)ckv + o;
+                nn_attend(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
+            }
+        }
+}
+
+/* One decoder step for R rows at position t: tokens d->tok -> logits (R, V).
+ * The layers are training's (pt_dec_layer) over one stream d->x updated in
+ * place; only the attention cores are the decoder's own. */
 static void step(pt_decoder *d, int R, int t) {
     const pt_model *m = d->m;
     const pt_config *c = &m->cfg;
-    const pt_params *p = &m->p;
-    int D = c->d_model, F = c->d_ff, H = c->n_heads, dh = D / H, T = d->cap_T, S = d->cap_S;
-    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
-    float scale = 1.0f / sqrtf((float)dh), emb_s = c->emb_scale ? sqrtf((float)D) : 1.0f;
-    const float *pe = c->pos == PT_POS_LEARNED ? p->pos_emb : pt_acts_pe(d->enc);
-    for (int r = 0; r < R; r++) {
-        float *x = d->x + (size_t)r * D;
-        const float *e = pt_emb_row(m, d->tok[r], x), *q = pe + (size_t)t * D;
-        for (int i = 0; i < D; i++) x[i] = e[i] * emb_s + q[i];
-    }
-    int TS = T > S ? T : S;
-    nn_mask sm = pt_dec_self_mask(c);
+    pt_embed(m, pt_acts_pe(d->enc), d->x, d->tok, R, 1, t);
     int prof = t < d->prof_cap;
-    double t_step = prof ? pt_time() : 0, t_attn = 0;
-    for (int l = 0; l < c->dec_layers; l++) {
-        size_t rf = d->row_floats, es = d->es;
-        char *ks = d->kself + (size_t)l * d->cap_R * rf * es;
-        char *vs = d->vself + (size_t)l * d->cap_R * rf * es;
-        /* causal self-attention over the row's cache of positions 0..t */
-        const float *in = sub_in(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
-        pt_mm(m, PT_W(m, d_qkv_w, l), d->qkv, in, p->d_qkv_b + l * D3, R);
-        double t_a = prof ? pt_time() : 0;
-        for (int r = 0; r < R; r++)
-            for (int kind = 0; kind < 3; kind++) {
-                const kv_part *pp = &d->part[kind];
-                if (!pp->nh) continue;
-                size_t w = (size_t)pp->nh * dh, c0 = (size_t)pp->h0 * dh;
-                const float *kn = d->qkv + (size_t)r * 3 * D + D + c0, *vn = kn + D;
-                char *kr = ks + (r * rf + pp->off) * es, *vr = vs + (r * rf + pp->off) * es;
-                size_t sl = (size_t)kv_slot(pp, kind, c->attn_window, t);
-                cache_put(d, kr + sl * w * es, kn, w);
-                cache_put(d, vr + sl * w * es, vn, w);
-                if (kind == NN_HEAD_LOCAL) { /* and its mirror */
-                    sl += (size_t)c->attn_window;
-                    cache_put(d, kr + sl * w * es, kn, w);
-                    cache_put(d, vr + sl * w * es, vn, w);
-                }
-            }
-#pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * (t + 1) * dh > 32768)
-        for (int r = 0; r < R; r++)
-            for (int h = 0; h < H; h++) {
-                /* the mask's keys j0, j0 + step, ... lie in consecutive slots */
-                int kind = nn_mask_head(&sm, h), j0, step;
-                int n = nn_mask_span(&sm, 0, h, t, t + 1, &j0, &step);
-                const kv_part *pp = &d->part[kind];
-                size_t w = (size_t)pp->nh * dh, first = (size_t)kv_slot(pp, kind, c->attn_window, j0);
-                size_t o = r * rf + pp->off + first * w + (size_t)(h - pp->h0) * dh;
-                float *out = d->ctx + (size_t)r * D + h * dh, *pr = d->att + ((size_t)r * H + h) * TS;
-                const float *qr = d->qkv + (size_t)r * 3 * D + h * dh;
-                if (d->f16)
-                    nn_attend_f16(out, pr, qr, (const uint16_t *)ks + o, (const uint16_t *)vs + o, (int)w, n, dh, scale);
-                else
-                    nn_attend(out, pr, qr, (const float *)ks + o, (const float *)vs + o, (int)w, n, dh, scale);
-            }
-        if (prof) t_attn += pt_time() - t_a;
-        pt_mm(m, PT_W(m, d_o_w, l), d->o, d->ctx, p->d_o_b + l * D, R);
-        sub_out(d, p->d_ln1_w + l * D, p->d_ln1_b + l * D, R);
-        /* cross-attention over the row's sentence */
-        in = sub_in(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
-        pt_mm(m, PT_W(m, d_cq_w, l), d->qkv, in, p->d_cq_b + l * D, R);
-        const char *ckv = d->ckv + (size_t)l * d->cap_B * S * D2 * d->es;
-#pragma omp parallel for schedule(static) collapse(2) if ((long)R * H * S * dh > 32768)
-        for (int r = 0; r < R; r++)
-            for (int h = 0; h < H; h++) {
-                int b = d->row_sent[r];
-                size_t o = (size_t)b * S * D2 + (size_t)h * dh; /* keys; the values D further */
-                float *out = d->ctx + (size_t)r * D + h * dh, *pr = d->att + ((size_t)r * H + h) * TS;
-                const float *qr = d->qkv + (size_t)r * D + h * dh;
-                if (d->f16) {
-                    const uint16_t *kb = (const uint16_t *)ckv + o;
-                    nn_attend_f16(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
-                } else {
-                    const float *kb = (const float *)ckv + o;
-                    nn_attend(out, pr, qr, kb, kb + D, 2 * D, d->src_len[b], dh, scale);
-                }
-            }
-        pt_mm(m, PT_W(m, d_co_w, l), d->o, d->ctx, p->d_co_b + l * D, R);
-        sub_out(d, p->d_ln2_w + l * D, p->d_ln2_b + l * D, R);
-        /* feed-forward */
-        in = sub_in(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
-        pt_mm(m, PT_W(m, d_up_w, l), d->up, in, p->d_up_b + (size_t)l * F, R);
-        nn_act(d->up, d->up, (size_t)R * F, c->act);
-        pt_mm(m, PT_W(m, d_down_w, l), d->o, d->up, p->d_down_b + l * D, R);
-        sub_out(d, p->d_ln3_w + l * D, p->d_ln3_b + l * D, R);
-    }
-    const float *hfin = d->x;
-    if (c->norm == PT_NORM_PRE) {
-        nn_layernorm(d->h, d->mean, d->rstd, d->x, p->d_lnf_w, p->d_lnf_b, R, D, c->ln_eps);
-        hfin = d->h;
-    }
-    pt_mm(m, PT_W(m, tok_emb, 0), d->logits, hfin, p->out_b, R);
+    double t_step = prof ? pt_time() : 0;
+    step_attn sa = {d, R, t, prof, 0, pt_dec_self_mask(c)};
+    pt_dec_attn at = {step_self, step_cross, &sa};
+    pt_layer_bufs L = {
+        .res = {d->x, d->x, d->x, d->x},
+        .ln = {d->h, d->h, d->h},
+        .mean = {d->mean, d->mean, d->mean},
+        .rstd = {d->rstd, d->rstd, d->rstd},
+        .qkv = d->qkv, .ctx = d->ctx, .cq = d->qkv, .cctx = d->ctx, .up = d->up, .act = d->up,
+    };
+    for (int l = 0; l < c->dec_layers; l++) pt_dec_layer(m, l, &L, d->o, R, &at, 0);
+    pt_dec_logits(m, d->logits, d->x, d->h, d->mean, d->rstd, R);
     d->steps++;
-    if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = t_attn;
+    if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = sa.t_attn;
 }
 
 /* Copy the positions 0..t of one row's cache (all parts) from src to dst. */

@@ -610,22 +610,7 @@ int pt_model_load_tensors(const pt_model *m, float *block, const char *prefix, c
 
 #define MAX_BUFS 512
 
-/* Per-layer saved tensors. res[k] is the residual stream entering sublayer
- * k (res[0] the layer input, res[K] its output). ln[k] is the LayerNorm's
- * output (pre-norm) or its input, the residual sum (post-norm). */
-typedef struct {
-    float *res[4];
-    float *ln[3], *mean[3], *rstd[3];
-    float *qkv;  /* (N, 3D) */
-    float *P;    /* (B, H, Tq, Tq) */
-    float *ctx;  /* (N, D) */
-    float *cq;   /* (Nt, D)  decoder only */
-    float *ckv;  /* (Ns, 2D) */
-    float *cP;   /* (B, H, T, S) */
-    float *cctx; /* (Nt, D) */
-    float *up;   /* (N, F) before the activation */
-    float *act;  /* (N, F) */
-} layer_acts;
+typedef pt_layer_bufs layer_acts; /* training keeps one per layer */
 
 struct pt_acts {
     pt_config cfg;
@@ -788,19 +773,23 @@ static uint64_t site_key(uint64_t key, int site) {
     return key ? pt_hash_u64(key * 0x100000001b3ULL + (uint64_t)site) : 0;
 }
 
-static void embed(const pt_model *m, const pt_acts *a, float *out, const int *ids, int B, int T,
-                  uint64_t key) {
+void pt_embed(const pt_model *m, const float *sin_pe, float *out, const int *ids, int N, int T, int t0) {
     const pt_config *c = &m->cfg;
     int D = c->d_model;
     float s = c->emb_scale ? sqrtf((float)D) : 1.0f;
-    const float *pe = c->pos == PT_POS_LEARNED ? m->p.pos_emb : a->pe;
-#pragma omp parallel for schedule(static) if ((long)B * T * D > 32768)
-    for (int r = 0; r < B * T; r++) {
+    const float *pe = c->pos == PT_POS_LEARNED ? m->p.pos_emb : sin_pe;
+#pragma omp parallel for schedule(static) if ((long)N * D > 32768)
+    for (int r = 0; r < N; r++) {
         float *o = out + (size_t)r * D;
-        const float *e = pt_emb_row(m, ids[r], o), *p = pe + (size_t)(r % T) * D;
+        const float *e = pt_emb_row(m, ids[r], o), *p = pe + (size_t)(t0 + r % T) * D;
         for (int i = 0; i < D; i++) o[i] = e[i] * s + p[i];
     }
-    if (key) nn_dropout(out, (size_t)B * T * D, c->dropout, key);
+}
+
+static void embed(const pt_model *m, const pt_acts *a, float *out, const int *ids, int B, int T,
+                  uint64_t key) {
+    pt_embed(m, a->pe, out, ids, B * T, T, 0);
+    if (key) nn_dropout(out, (size_t)B * T * m->cfg.d_model, m->cfg.dropout, key);
 }
 
 static void embed_backward(const pt_model *m, float *g_tok, float *g_pos, const float *dout,
@@ -901,15 +890,75 @@ const float *pt_encode(const pt_model *m, pt_acts *a, const int *src, const int 
 }
 
 
+/* ---- the decoder layer, shared by training and decoding ------------- */
+
+void pt_dec_layer(const pt_model *m, int l, pt_layer_bufs *L, float *y, int N, const pt_dec_attn *at,
+                  uint64_t key) {
+    const pt_config *c = &m->cfg;
+    const pt_params *p = &m->p;
+    int D = c->d_model, F = c->d_ff;
+    size_t D3 = 3 * (size_t)D;
+    /* causal self-attention */
+    const float *x = sub_in(c, L, 0, p->d_ln1_w + l * D, p->d_ln1_b + l * D, N);
+    pt_mm(m, PT_W(m, d_qkv_w, l), L->qkv, x, p->d_qkv_b + l * D3, N);
+    at->self(at->ctx, l, L);
+    pt_mm(m, PT_W(m, d_o_w, l), y, L->ctx, p->d_o_b + l * D, N);
+    sub_out(c, L, 0, y, p->d_ln1_w + l * D, p->d_ln1_b + l * D, N, site_key(key, 1000 + 3 * l));
+    /* cross-attention over the encoder's output */
+    x = sub_in(c, L, 1, p->d_ln2_w + l * D, p->d_ln2_b + l * D, N);
+    pt_mm(m, PT_W(m, d_cq_w, l), L->cq, x, p->d_cq_b + l * D, N);
+    at->cross(at->ctx, l, L);
+    pt_mm(m, PT_W(m, d_co_w, l), y, L->cctx, p->d_co_b + l * D, N);
+    sub_out(c, L, 1, y, p->d_ln2_w + l * D, p->d_ln2_b + l * D, N, site_key(key, 1001 + 3 * l));
+    /* feed-forward */
+    x = sub_in(c, L, 2, p->d_ln3_w + l * D, p->d_ln3_b + l * D, N);
+    ffn(m, L, y, x, PT_W(m, d_up_w, l), p->d_up_b + (size_t)l * F, PT_W(m, d_down_w, l), p->d_down_b + l * D, N);
+    sub_out(c, L, 2, y, p->d_ln3_w + l * D, p->d_ln3_b + l * D, N, site_key(key, 1002 + 3 * l));
+}
+
+void pt_dec_logits(const pt_model *m, float *logits, const float *x, float *ln, float *mean, float *rstd, int N) {
+    const pt_config *c = &m->cfg;
+    if (c->norm == PT_NORM_PRE) {
+        nn_layernorm(ln, mean, rstd, x, m->p.d_lnf_w, m->p.d_lnf_b, N, c->d_model, c->ln_eps);
+        x = ln;
+    }
+    pt_mm(m, PT_W(m, tok_emb, 0), logits, x, m->p.out_b, N);
+}
+
+/* training's attention cores: over the whole target sequence and the
+ * encoder's output, the probabilities kept for the backward pass */
+typedef struct {
+    const pt_model *m;
+    pt_acts *a;
+    const pt_batch *bt;
+    const float *mem;
+    const nn_mask *src_mask, *causal;
+} train_attn;
+
+static void train_self(void *ctx, int l, pt_layer_bufs *L) {
+    const train_attn *t = ctx;
+    const pt_config *c = &t->m->cfg;
+    int D = c->d_model;
+    (void)l;
+    nn_attention(L->ctx, L->P, L->qkv, 3 * D, L->qkv + D, L->qkv + 2 * D, 3 * D, t->bt->B, t->bt->T, t->bt->T,
+                 c->n_heads, D / c->n_heads, t->causal);
+}
+
+static void train_cross(void *ctx, int l, pt_layer_bufs *L) {
+    const train_attn *t = ctx;
+    const pt_config *c = &t->m->cfg;
+    int D = c->d_model, B = t->bt->B, S = t->bt->S, T = t->bt->T;
+    pt_mm(t->m, PT_W(t->m, d_ckv_w, l), L->ckv, t->mem, t->m->p.d_ckv_b + l * 2 * D, B * S);
+    nn_attention(L->cctx, L->cP, L->cq, D, L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads, D / c->n_heads,
+                 t->src_mask);
+}
+
 /* the network up to the logits (a->logits) */
 static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, uint64_t key) {
     const pt_config *c = &m->cfg;
-    const pt_params *p = &m->p;
     PT_ASSERT(pt_caps_fit(a->caps, pt_caps_of(bt->B, bt->S, bt->T)));
     PT_ASSERT(bt->S <= c->max_len && bt->T <= c->max_len);
-    int B = bt->B, S = bt->S, T = bt->T, D = c->d_model, F = c->d_ff;
-    int Ns = B * S, Nt = B * T;
-    size_t D3 = 3 * (size_t)D, D2 = 2 * (size_t)D;
+    int B = bt->B, S = bt->S, T = bt->T, Nt = B * T;
     if (c->dropout <= 0.0f) key = 0;
     nn_mask src_mask = {.kind = NN_MASK_PAD, .klen = bt->src_len}, causal = pt_dec_self_mask(c);
 
@@ -917,30 +966,10 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
 
     /* decoder */
     embed(m, a, a->dec[0].res[0], bt->tgt_in, B, T, site_key(key, 1));
-    for (int l = 0; l < c->dec_layers; l++) {
-        layer_acts *L = &a->dec[l];
-        const float *x = sub_in(c, L, 0, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt);
-        self_attn(m, L, a->g_tmp, x, PT_W(m, d_qkv_w, l), p->d_qkv_b + l * D3, PT_W(m, d_o_w, l), p->d_o_b + l * D,
-                  B, T, &causal);
-        sub_out(c, L, 0, a->g_tmp, p->d_ln1_w + l * D, p->d_ln1_b + l * D, Nt, site_key(key, 1000 + 3 * l));
-        x = sub_in(c, L, 1, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt);
-        pt_mm(m, PT_W(m, d_cq_w, l), L->cq, x, p->d_cq_b + l * D, Nt);
-        pt_mm(m, PT_W(m, d_ckv_w, l), L->ckv, mem, p->d_ckv_b + l * D2, Ns);
-        nn_attention(L->cctx, L->cP, L->cq, D, L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads,
-                     D / c->n_heads, &src_mask);
-        pt_mm(m, PT_W(m, d_co_w, l), a->g_tmp, L->cctx, p->d_co_b + l * D, Nt);
-        sub_out(c, L, 1, a->g_tmp, p->d_ln2_w + l * D, p->d_ln2_b + l * D, Nt, site_key(key, 1001 + 3 * l));
-        x = sub_in(c, L, 2, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt);
-        ffn(m, L, a->g_tmp, x, PT_W(m, d_up_w, l), p->d_up_b + (size_t)l * F, PT_W(m, d_down_w, l),
-            p->d_down_b + l * D, Nt);
-        sub_out(c, L, 2, a->g_tmp, p->d_ln3_w + l * D, p->d_ln3_b + l * D, Nt, site_key(key, 1002 + 3 * l));
-    }
-    const float *h = a->dec[c->dec_layers - 1].res[3];
-    if (c->norm == PT_NORM_PRE) {
-        nn_layernorm(a->dec_final, a->dec_mean, a->dec_rstd, h, p->d_lnf_w, p->d_lnf_b, Nt, D, c->ln_eps);
-        h = a->dec_final;
-    }
-    pt_mm(m, PT_W(m, tok_emb, 0), a->logits, h, p->out_b, Nt);
+    train_attn ta = {m, a, bt, mem, &src_mask, &causal};
+    pt_dec_attn at = {train_self, train_cross, &ta};
+    for (int l = 0; l < c->dec_layers; l++) pt_dec_layer(m, l, &a->dec[l], a->g_tmp, Nt, &at, key);
+    pt_dec_logits(m, a->logits, a->dec[c->dec_layers - 1].res[3], a->dec_final, a->dec_mean, a->dec_rstd, Nt);
 }
 
 static int count_tokens(const pt_config *c, const pt_batch *bt) {

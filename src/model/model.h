@@ -245,6 +245,49 @@ float *pt_acts_logits(pt_acts *a);
 /* the sinusoidal position table (P, D) */
 const float *pt_acts_pe(const pt_acts *a);
 
+/* ---- one decoder layer, for training and decoding ------------------- */
+
+/* A layer's buffers over N rows. res[k] is the residual stream entering
+ * sublayer k (res[0] the layer's input, res[K] its output); ln[k] is the
+ * LayerNorm's output (pre-norm) or its input, the residual sum (post-norm).
+ * Training keeps one set per layer (the backward pass reads them);
+ * incremental decoding points every res[k] at one stream updated in place
+ * and shares the rest across layers. */
+typedef struct {
+    float *res[4];
+    float *ln[3], *mean[3], *rstd[3];
+    float *qkv;  /* (N, 3D) */
+    float *P;    /* (B, H, Tq, Tq) training's self-attention probabilities */
+    float *ctx;  /* (N, D) */
+    float *cq;   /* (N, D) cross-attention queries (decoder only) */
+    float *ckv;  /* (Ns, 2D) training's cross keys and values */
+    float *cP;   /* (B, H, T, S) */
+    float *cctx; /* (N, D) */
+    float *up;   /* (N, F) before the activation */
+    float *act;  /* (N, F) (decoding: the same buffer as up) */
+} pt_layer_bufs;
+
+/* The attention cores of a decoder layer, run between its projections:
+ * self: L->qkv (N, 3D) -> L->ctx (N, D); cross: L->cq (N, D) -> L->cctx.
+ * Training attends over the whole target sequence and the encoder output;
+ * decoding over its caches (decode.c). */
+typedef struct {
+    void (*self)(void *ctx, int l, pt_layer_bufs *L);
+    void (*cross)(void *ctx, int l, pt_layer_bufs *L);
+    void *ctx;
+} pt_dec_attn;
+
+/* Decoder layer l over N rows: L->res[0] in, L->res[3] out; y is (N, D)
+ * scratch for each sublayer's output; dropout_key 0 for none. */
+void pt_dec_layer(const pt_model *m, int l, pt_layer_bufs *L, float *y, int N, const pt_dec_attn *at,
+                  uint64_t dropout_key);
+/* out (N, D) = token embeddings of ids (scaled by sqrt(D) if emb_scale) +
+ * the position t0 + r % T of row r (learned, or sin_pe: pt_acts_pe) */
+void pt_embed(const pt_model *m, const float *sin_pe, float *out, const int *ids, int N, int T, int t0);
+/* logits (N, V) from the last layer's output x: the final LayerNorm
+ * (pre-norm; into ln, mean, rstd) and the tied output layer */
+void pt_dec_logits(const pt_model *m, float *logits, const float *x, float *ln, float *mean, float *rstd, int N);
+
 /* Forward. Returns the summed label-smoothed loss over non-PAD targets and
  * sets *n_tokens. dropout_key: 0 disables dropout (evaluation). */
 double pt_forward(const pt_model *m, pt_acts *a, const pt_batch *bt, float smoothing,
