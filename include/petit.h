@@ -42,7 +42,7 @@ typedef struct {
     float length_penalty; /* scores divided by length^length_penalty (default 1.0) */
     float max_len_a;      /* at most a*source_tokens + b target tokens (defaults 2, 10) */
     float max_len_b;
-    int threads;          /* 0 = all cores */
+    int threads;          /* 0 = all cores; this translator's own (translators on other threads keep theirs) */
     int float_cache;      /* 1: attention caches in float; 0 (default): half floats, half the memory */
     int allow_unk;        /* 0 (default): never emit the unknown token (printed as ⁇) */
 } petit_options;

@@ -118,6 +118,7 @@ static void grow(petit_translator *t, int n) {
 int petit_translate_nbest(petit_translator *t, const char *const *src, int n, char **out,
                           float *score, int *counts) {
     const pt_config *c = &t->pm->m.cfg;
+    nn_set_threads(t->o.threads); /* this translator's, on this thread */
     grow(t, n > 0 ? n : 1);
     t->truncated = 0;
     int k = 0; /* sentences that go to the decoder */

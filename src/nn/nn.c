@@ -17,7 +17,12 @@
 
 /* ---- threads --------------------------------------------------------- */
 
-static int g_threads = 1;
+/* The thread count is the calling thread's (OpenMP's nthreads-var is per
+ * thread too): two translators on two threads each keep their own. A thread
+ * that never chose (OpenMP's workers, a new application thread) gets the
+ * count last chosen anywhere. */
+static int g_threads_default = 1;
+static _Thread_local int t_threads;
 
 /* Below this many elements of work a parallel region costs more than it
  * saves (and on a busy machine, much more): run serially. */
@@ -33,10 +38,11 @@ void nn_set_threads(int n) {
 #ifdef PETIT_BLAS
     openblas_set_num_threads(1); /* nn_sgemm does the threading */
 #endif
-    g_threads = n;
+    t_threads = n;
+    __atomic_store_n(&g_threads_default, n, __ATOMIC_RELAXED);
 }
 
-int nn_threads(void) { return g_threads; }
+int nn_threads(void) { return t_threads ? t_threads : __atomic_load_n(&g_threads_default, __ATOMIC_RELAXED); }
 
 const char *nn_backend(void) {
 #ifdef PETIT_BLAS
@@ -127,7 +133,7 @@ void nn_sgemm(int ta, int tb, int M, int N, int K, const float *A, int lda, cons
         nn_sgemm_ref(ta, tb, M, N, 0, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    int nt = g_threads;
+    int nt = nn_threads();
     if (nt <= 1 || (double)M * N * K < 4e5) {
         cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);

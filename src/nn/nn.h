@@ -21,7 +21,11 @@
 
 #include "nn/isa.h"
 
-void nn_set_threads(int n); /* OpenMP and BLAS threads; n <= 0: all cores */
+/* Threads for this thread's kernels (OpenMP's count for the calling thread;
+ * OpenBLAS always single-threaded: nn_sgemm threads itself); n <= 0: all
+ * cores. Per calling thread: threads that never set it use the last count
+ * set by any. */
+void nn_set_threads(int n);
 int nn_threads(void);
 const char *nn_backend(void); /* "openblas" or "builtin" */
 
