@@ -87,6 +87,13 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     return 1;
 }
 
+int cli_fail_path(const char *cmd, const char *path) {
+    const char *e = pt_error();
+    size_t n = strlen(path);
+    if (!strncmp(e, path, n) && e[n] == ':') return cli_fail(cmd, "%s", e);
+    return cli_fail(cmd, "%s: %s", path, e);
+}
+
 const char *cli_context;
 
 int cli_usage(const char *cmd, const char *fmt, ...) {
@@ -180,7 +187,7 @@ int cli_load_float_model(const char *cmd, const char *refusal, const char *path,
         }
     }
     if (pt_model_from_gguf(m, *g)) {
-        cli_fail(cmd, "%s: %s", path, pt_error());
+        cli_fail_path(cmd, path);
         gguf_close(*g);
         return 1;
     }

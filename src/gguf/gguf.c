@@ -458,7 +458,8 @@ static gguf_file *open_path(const char *path, int check) {
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        pt_set_error("%s: not a regular file", path);
+        if (fstat(fd, &st) != 0) pt_set_error("%s: cannot open: %s", path, strerror(errno));
+        else pt_set_error("%s: is %s, not a regular file", path, pt_file_kind(st.st_mode));
         close(fd);
         return NULL;
     }
