@@ -7,7 +7,7 @@
  *     petit_model *m = petit_model_load("model.gguf");
  *     if (!m) { fprintf(stderr, "%s\n", petit_last_error()); return 1; }
  *     petit_options o;
- *     petit_options_default(&o);           // greedy; o.beam = 4 for beam search
+ *     petit_options_default(&o);           // beam 4, as petit translate; o.beam = 1: greedy
  *     petit_translator *t = petit_translator_new(m, &o);
  *     const char *src[2] = {"A man is riding a bike.", "Two dogs play."};
  *     char *out[2];

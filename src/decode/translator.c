@@ -68,9 +68,9 @@ void petit_model_free(petit_model *pm) {
 int petit_model_max_len(const petit_model *pm) { return pm->m.cfg.max_len; }
 
 void petit_options_default(petit_options *o) {
-    pt_decode_opts d; /* the decoder's defaults, except that the API's search is greedy */
+    pt_decode_opts d; /* the decoder's defaults: beam 4, as petit translate and Marian */
     pt_decode_opts_default(&d);
-    o->beam = 1;
+    o->beam = d.beam;
     o->nbest = d.nbest;
     o->length_penalty = d.len_penalty;
     o->max_len_a = d.max_len_a;
@@ -144,25 +144,35 @@ int petit_translate_nbest(petit_translator *t, const char *const *src, int n, ch
     int nb = t->o.nbest;
     for (int i = 0, j = 0; i < n; i++) {
         int h = t->nonempty[i] ? pt_decode_n_hyps(t->dec, j) : 1;
-        if (counts) counts[i] = h;
-        for (int r = 0; r < nb; r++) {
-            char **slot = out + (size_t)i * nb + r;
-            if (r >= h) {
-                *slot = NULL;
-                if (score) score[(size_t)i * nb + r] = 0.0f;
-                continue;
-            }
+        char **slots = out + (size_t)i * nb;
+        int kept = 0; /* distinct texts: a hypothesis whose detokenized text equals a
+                       * better one's (other pieces, same words) is dropped, as Marian does */
+        for (int r = 0; r < h && kept < nb; r++) {
             if (!t->nonempty[i]) {
-                *slot = pt_strdup("");
-                if (score) score[(size_t)i * nb + r] = 0.0f;
-                continue;
+                slots[kept] = pt_strdup("");
+                if (score) score[(size_t)i * nb + kept] = 0.0f;
+                kept++;
+                break;
             }
             int m;
             float s;
             const int *ids = pt_decode_hyp(t->dec, j, r, &m, &s);
             size_t len;
-            *slot = spm_decode(tsp, ids, m, &len);
-            if (score) score[(size_t)i * nb + r] = s;
+            char *text = spm_decode(tsp, ids, m, &len);
+            int dup = 0;
+            for (int q = 0; q < kept && !dup; q++) dup = !strcmp(slots[q], text);
+            if (dup) {
+                free(text);
+                continue;
+            }
+            slots[kept] = text;
+            if (score) score[(size_t)i * nb + kept] = s;
+            kept++;
+        }
+        if (counts) counts[i] = kept;
+        for (int r = kept; r < nb; r++) {
+            slots[r] = NULL;
+            if (score) score[(size_t)i * nb + r] = 0.0f;
         }
         if (t->nonempty[i]) j++;
     }
