@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "base/base.h"
 #include "cli/cli.h"
@@ -37,27 +40,62 @@ static void usage(FILE *f) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
-/* OpenBLAS starts its own thread pool when the library loads, before main,
- * sized by OPENBLAS_NUM_THREADS (else the core count), and its threads spin
- * for a while looking for work. petit never gives them any (nn_sgemm runs
- * OpenBLAS single-threaded and threads itself), but on a 2-core machine
- * their spinning costs a short run most of its time: translating one
- * sentence took 150 ms instead of 60. So the process runs itself again with
- * OPENBLAS_NUM_THREADS=1 unless it already has it (once; if exec fails, it
- * just goes on). */
-static void single_threaded_blas(char **argv) {
-#if defined(PETIT_BLAS) && defined(__linux__)
+/* Two thread pools read their settings from the environment when their
+ * libraries load, before main, so the process runs itself again (once; if
+ * exec fails, it just goes on) with:
+ *  - OPENBLAS_NUM_THREADS=1. OpenBLAS's own pool spins for a while looking
+ *    for work; petit never gives it any (nn_sgemm runs OpenBLAS
+ *    single-threaded and threads itself), but on a 2-core machine the
+ *    spinning cost a short run most of its time: translating one sentence
+ *    took 150 ms instead of 60.
+ *  - OMP_WAIT_POLICY=passive, unless the user set a policy: OpenMP threads
+ *    that wait at a barrier sleep instead of spinning. With another process
+ *    on the cores, spinning threads fight it and wait for each other's time
+ *    slices: five sentences took 4.1 s with the default policy and 0.3 s
+ *    passive (BENCHMARKS.md, "Threads on a busy machine"); on idle cores
+ *    passive costs little. */
+static void thread_pools_env(char **argv) {
+#if defined(__linux__) && (defined(PETIT_BLAS) || defined(_OPENMP))
+    int again = 0;
+#ifdef PETIT_BLAS
     const char *v = getenv("OPENBLAS_NUM_THREADS");
-    if (v && !strcmp(v, "1")) return;
-    if (setenv("OPENBLAS_NUM_THREADS", "1", 1)) return;
-    execv("/proc/self/exe", argv);
+    if (!(v && !strcmp(v, "1")) && !setenv("OPENBLAS_NUM_THREADS", "1", 1)) again = 1;
+#endif
+#ifdef _OPENMP
+    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "passive", 0)) again = 1;
+#endif
+    if (again) execv("/proc/self/exe", argv);
 #else
     (void)argv;
 #endif
 }
 
+/* --name=value is --name value, for every long option of every command:
+ * the arguments after the command are rewritten once here, so each
+ * command's parser sees only the two-word form. Not split: anything after a
+ * bare "--", and the argument after --spm-arg (passed to spm_train as it
+ * is, often itself --key=value). Returns the new argv (argc in *argc). */
+static char **split_long_options(int *argc, char **argv) {
+    char **out = pt_calloc((size_t)*argc * 2 + 1, sizeof(char *));
+    int n = 0, rest = 0;
+    for (int i = 0; i < *argc; i++) {
+        char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' && a[2] ? strchr(a, '=') : NULL;
+        if (i < 2 || rest || !eq || eq == a + 2) {
+            out[n++] = a;
+        } else {
+            out[n++] = pt_strdup(a), out[n - 1][eq - a] = 0; /* kept for the process's life */
+            out[n++] = eq + 1;
+        }
+        if (i >= 2 && !strcmp(a, "--")) rest = 1;
+        if (i >= 2 && !strcmp(a, "--spm-arg") && i + 1 < *argc) out[n++] = argv[++i];
+    }
+    *argc = n;
+    return out;
+}
+
 int main(int argc, char **argv) {
-    single_threaded_blas(argv);
+    thread_pools_env(argv);
+    argv = split_long_options(&argc, argv);
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -68,6 +106,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < NN_ISA_COUNT; i++)
             if (nn_isa_supported(i)) printf(" %s", nn_isa_name(i));
         printf("; PETIT_ISA caps it)\n");
+#ifdef _OPENMP
+        const char *wp = getenv("OMP_WAIT_POLICY");
+        printf("openmp: %d threads by default, OMP_WAIT_POLICY=%s\n", omp_get_num_procs(), wp ? wp : "(unset)");
+#else
+        printf("openmp: not built in (one thread)\n");
+#endif
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -2,6 +2,7 @@
  * tokenizer and the incremental decoder. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "decode/decode.h"
@@ -79,6 +80,20 @@ void petit_options_default(petit_options *o) {
     o->float_cache = 0;
 }
 
+/* threads = 0: all cores, unless OpenMP's waiting threads spin (no
+ * OMP_WAIT_POLICY in the environment; the runtime read it when the program
+ * started, so it is too late to set it here) and other processes keep cores
+ * busy: spinning threads then fight them and run several times slower than
+ * one thread. So: the cores the 1-minute load average leaves free, at least
+ * one. `petit translate` runs with OMP_WAIT_POLICY=passive instead. */
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    double load;
+    if (getenv("OMP_WAIT_POLICY") || n < 2 || getloadavg(&load, 1) != 1) return 0;
+    long free_cores = n - (long)(load + 0.5);
+    return free_cores >= n ? 0 : free_cores < 1 ? 1 : (int)free_cores;
+}
+
 petit_translator *petit_translator_new(const petit_model *pm, const petit_options *o) {
     petit_translator *t = pt_calloc(1, sizeof *t);
     t->pm = pm;
@@ -87,7 +102,7 @@ petit_translator *petit_translator_new(const petit_model *pm, const petit_option
     if (t->o.beam < 1) t->o.beam = 1;
     if (t->o.nbest < 1) t->o.nbest = 1;
     if (t->o.nbest > 2 * t->o.beam) t->o.nbest = 2 * t->o.beam;
-    nn_set_threads(t->o.threads);
+    nn_set_threads(t->o.threads > 0 ? t->o.threads : default_threads());
     t->dec = pt_decoder_new(&pm->m);
     pt_decoder_set_f16(t->dec, !t->o.float_cache);
     return t;
