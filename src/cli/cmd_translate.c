@@ -22,7 +22,7 @@ static const char *usage_text =
     "usage: petit translate [-m MODEL.gguf] [options] < source.txt > translation.txt\n"
     "       petit translate [-m MODEL.gguf] [options] [-i] source.txt [-o translation.txt]\n"
     "\n"
-    "Translates standard input line by line (UTF-8; any bytes survive). Empty lines\n"
+    "Translates standard input (or FILE) line by line (UTF-8; any bytes survive). Empty lines\n"
     "give empty lines; a trailing CR is dropped; a NUL byte ends its line's text;\n"
     "sources longer than the model's maximum length are cut (with a warning).\n"
     "\n"
@@ -49,7 +49,9 @@ static const char *usage_text =
     "                          16-bit, half the decoder's memory; the results may differ\n"
     "                          in the last digits of the scores)\n"
     "  --verbose               a summary (lines, words/s) on stderr at the end\n"
-    "A long option's value may also follow an '=' (--beam=4).\n";
+    "\n"
+    "A long option's value may also follow an '=' (--beam=4). OpenMP's threads wait\n"
+    "passively (OMP_WAIT_POLICY=passive) unless the environment sets a policy.\n";
 
 /* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
  * current one): the model a plain `petit translate` uses */

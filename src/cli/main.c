@@ -19,7 +19,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
-    {"translate", cmd_translate, "translate stdin to stdout with a model"},
+    {"translate", cmd_translate, "translate text (stdin or -i FILE) with a model"},
     {"train", cmd_train, "train a translation model on parallel text"},
     {"distill", cmd_distill, "train a student from a teacher (knowledge distillation)"},
     {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
@@ -38,6 +38,9 @@ static void usage(FILE *f) {
                "usage: petit COMMAND [ARGS]   (petit COMMAND --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nA long option takes its value as --name VALUE or --name=VALUE. Output files are\n"
+               "written to a temporary name and renamed; only a regular file is replaced (a\n"
+               "symlink: its target).\n");
 }
 
 /* Two thread pools read their settings from the environment when their
@@ -51,9 +54,9 @@ static void usage(FILE *f) {
  *  - OMP_WAIT_POLICY=passive, unless the user set a policy: OpenMP threads
  *    that wait at a barrier sleep instead of spinning. With another process
  *    on the cores, spinning threads fight it and wait for each other's time
- *    slices: five sentences took 4.1 s with the default policy and 0.3 s
- *    passive (BENCHMARKS.md, "Threads on a busy machine"); on idle cores
- *    passive costs little. */
+ *    slices: beside a training job five sentences took 4.0 s with
+ *    OpenMP's default policy and 0.2 s passive, as with one thread
+ *    (BENCHMARKS.md, "Threads on a busy machine"). */
 static void thread_pools_env(char **argv) {
 #if defined(__linux__) && (defined(PETIT_BLAS) || defined(_OPENMP))
     int again = 0;
