@@ -77,28 +77,34 @@ static void thread_pools_env(char **argv) {
  * the arguments after the command are rewritten once here, so each
  * command's parser sees only the two-word form. Not split: anything after a
  * bare "--", and the argument after --spm-arg (passed to spm_train as it
- * is, often itself --key=value). Returns the new argv (argc in *argc). */
+ * is, often itself --key=value). Returns the new argv (argc in *argc), one
+ * block (the pointers, then copies of the split names) for free(). */
 static char **split_long_options(int *argc, char **argv) {
-    char **out = pt_calloc((size_t)*argc * 2 + 1, sizeof(char *));
+    size_t bytes = 0;
+    for (int i = 0; i < *argc; i++) bytes += strlen(argv[i]) + 1;
+    char **out = pt_malloc(((size_t)*argc * 2 + 1) * sizeof(char *) + bytes);
+    char *names = (char *)(out + (size_t)*argc * 2 + 1);
     int n = 0, rest = 0;
     for (int i = 0; i < *argc; i++) {
         char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' && a[2] ? strchr(a, '=') : NULL;
         if (i < 2 || rest || !eq || eq == a + 2) {
             out[n++] = a;
-        } else {
-            out[n++] = pt_strdup(a), out[n - 1][eq - a] = 0; /* kept for the process's life */
+        } else { /* "--name" copied into the block, the value points into argv */
+            memcpy(names, a, (size_t)(eq - a));
+            names[eq - a] = 0;
+            out[n++] = names;
+            names += eq - a + 1;
             out[n++] = eq + 1;
         }
         if (i >= 2 && !strcmp(a, "--")) rest = 1;
         if (i >= 2 && !strcmp(a, "--spm-arg") && i + 1 < *argc) out[n++] = argv[++i];
     }
     *argc = n;
+    out[n] = NULL;
     return out;
 }
 
-int main(int argc, char **argv) {
-    thread_pools_env(argv);
-    argv = split_long_options(&argc, argv);
+static int run_command(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -122,6 +128,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "petit: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    thread_pools_env(argv);
+    char **args = split_long_options(&argc, argv);
+    int rc = run_command(argc, args);
+    free(args);
+    return rc;
 }
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
