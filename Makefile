@@ -1,4 +1,4 @@
-# petit — plain Makefile. `make` builds ./petit and libpetit.a and says what it found.
+# petit — plain Makefile. `make` builds ./petit, libpetit.a and libpetit.so and says what it found.
 #   make test     build and run the test suite (ends with "N passed, N failed")
 #   make debug    -O0 -g build in build-debug/
 #   make asan     AddressSanitizer + UBSan build in build-asan/, then its tests
@@ -58,7 +58,11 @@ else
   MPI_MSG  := ✗ MPI (no mpicc: one process)
 endif
 
-ALL_CFLAGS = $(WARN) $(CFLAGS) $(CFLAGS_X)
+# position-independent objects, so that one set makes libpetit.a, libpetit.so
+# and ./petit (no second compile); no interposition, so code inside the
+# library calls itself directly (as -fPIE would); only petit_* is exported
+PIC := -fPIC -fno-semantic-interposition -fvisibility=hidden
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(CFLAGS_X) $(PIC)
 
 LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/text/*.c src/nn/*.c src/model/*.c \
                               src/train/*.c src/decode/*.c src/compress/*.c src/import/*.c))
@@ -72,9 +76,9 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # ./petit and ./libpetit.a at the top are copies of the default build only;
 # other builds (BUILD=build-asan, NO_BLAS=1 BUILD=...) stay in their folder.
 ifeq ($(BUILD),build)
-all: info petit libpetit.a
+all: info petit libpetit.a libpetit.so
 else
-all: info $(BUILD)/petit $(BUILD)/libpetit.a
+all: info $(BUILD)/petit $(BUILD)/libpetit.a $(BUILD)/libpetit.so
 endif
 
 info:
@@ -89,6 +93,9 @@ $(BUILD)/petit: $(CLI_OBJ) $(BUILD)/libpetit.a
 libpetit.a: $(BUILD)/libpetit.a
 	@rm -f $@ && cp $< $@
 
+libpetit.so: $(BUILD)/libpetit.so
+	@rm -f $@ && cp $< $@
+
 # rebuild everything when the compiler flags change (NO_BLAS=1 and friends)
 FLAGS_SIG := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDLIBS)
 $(BUILD)/.flags: FORCE
@@ -99,6 +106,10 @@ $(BUILD)/libpetit.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# the C API of include/petit.h as a shared library (the same objects)
+$(BUILD)/libpetit.so: $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libpetit.so -o $@ $^ $(LDLIBS)
+
 $(BUILD)/%.o: %.c $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -106,6 +117,11 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libpetit.a $(BUILD)/.flags
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libpetit.a $(LDLIBS)
+
+# the C API test links the shared library (found beside it at run time)
+$(BUILD)/tests/test_capi: tests/test_capi.c tests/test.h $(BUILD)/libpetit.so $(BUILD)/.flags
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Itests -o $@ $< -L$(BUILD) -lpetit -Wl,-rpath,'$$ORIGIN/..' -lm
 
 # benchmark programs that link the library (bench/*.sh build them with make)
 $(BUILD)/bench/multiaxis_steps: bench/multiaxis_steps.c $(BUILD)/libpetit.a $(BUILD)/.flags
@@ -167,6 +183,6 @@ model: petit
 	BUNDLE=1 bash recipe/en-fr.sh
 
 clean:
-	rm -rf build build-debug build-asan build-fuzz petit libpetit.a
+	rm -rf build build-debug build-asan build-fuzz petit libpetit.a libpetit.so
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

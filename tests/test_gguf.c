@@ -121,12 +121,13 @@ static void check_format(const gguf_file *g, const char *key, const char *want) 
 static void check_roundtrip(const gguf_file *g, const uint8_t *base, const char *how) {
     CHECK(gguf_version(g) == 3, "%s: version %u", how, gguf_version(g));
     CHECK(gguf_alignment(g) == 32, "%s: alignment %u", how, gguf_alignment(g));
-    CHECK(gguf_n_kv(g) == 20, "%s: %d keys (19 + the checksum)", how, gguf_n_kv(g));
+    CHECK(gguf_n_kv(g) == 21, "%s: %d keys (19 + the two checksums)", how, gguf_n_kv(g));
     CHECK(gguf_key(g, 12) && !strcmp(gguf_key(g, 12), "t.twice"), "%s: key 12 is %s", how,
           gguf_key(g, 12));
     CHECK(gguf_kv_type(g, 12) == GGUF_V_STR, "%s: t.twice replaced by a string", how);
     CHECK(gguf_key(g, 19) && !strcmp(gguf_key(g, 19), GGUF_CHECKSUM_KEY), "%s: the checksum is the last key", how);
-    CHECK(gguf_key(g, 20) == NULL && gguf_key(g, -1) == NULL, "%s: key index out of range", how);
+    CHECK(gguf_key(g, 20) && !strcmp(gguf_key(g, 20), GGUF_META_CHECKSUM_KEY), "%s: then the metadata checksum", how);
+    CHECK(gguf_key(g, 21) == NULL && gguf_key(g, -1) == NULL, "%s: key index out of range", how);
 
     uint8_t u8 = 0;
     int8_t i8 = 0;
@@ -204,7 +205,7 @@ static void check_roundtrip(const gguf_file *g, const uint8_t *base, const char 
     CHECK(!gguf_kv_value(g, iu16, &et, &data, &n) && et == GGUF_V_U16 && n == 1 &&
               !memcmp(data, &(uint16_t){60000}, 2),
           "%s: kv_value of a scalar", how);
-    CHECK(gguf_kv_value(g, 20, &et, &data, &n) == -1, "%s: kv_value out of range", how);
+    CHECK(gguf_kv_value(g, 21, &et, &data, &n) == -1, "%s: kv_value out of range", how);
 
     check_format(g, "t.u8", "200");
     check_format(g, "t.i64", "-9000000000000000000");
@@ -567,7 +568,7 @@ static void test_copy_kv(void) {
     CHECK(gguf_write(w, path) == 0, "write copy: %s", pt_error());
     gguf_writer_free(w);
     gguf_file *c = gguf_open(path);
-    CHECK(c && gguf_n_kv(c) == gguf_n_kv(g) + 1, "copy has %d keys (want the %d + the checksum)",
+    CHECK(c && gguf_n_kv(c) == gguf_n_kv(g) + 2, "copy has %d keys (want the %d + the two checksums)",
           c ? gguf_n_kv(c) : -1, gguf_n_kv(g));
     int same = 1;
     for (int i = 0; c && i < gguf_n_kv(g); i++) {
@@ -640,8 +641,20 @@ static void test_truncation_and_flips(void) {
     CHECK(accepted == 0, "%d truncations of %zu bytes accepted", accepted, n);
     CHECK(silent == 0, "%d truncations rejected without a message", silent);
 
-    /* every bit of the header region: never crash, never point outside */
-    int ok = 0, bad_ptr = 0, magic_ok = 0;
+    /* every bit of the header region: never crash, never point outside; the
+     * metadata checksum catches every flip of the metadata and tensor infos */
+    int ok = 0, bad_ptr = 0, magic_ok = 0, in_meta = 0;
+    g = gguf_open_mem(file, n);
+    size_t header_end = g ? gguf_header_end(g) : 0, meta_name = 0;
+    CHECK(g && gguf_meta_verify(g) == 1, "small file: metadata checksum present and right");
+    if (g) {
+        uint32_t et;
+        const void *v;
+        uint64_t cnt;
+        gguf_kv_value(g, gguf_find_key(g, GGUF_META_CHECKSUM_KEY), &et, &v, &cnt);
+        meta_name = (size_t)((const uint8_t *)v - file) - 4 - strlen(GGUF_META_CHECKSUM_KEY);
+        gguf_close(g);
+    }
     for (size_t bit = 0; bit < header * 8; bit++) {
         uint8_t *m = pt_malloc(n);
         memcpy(m, file, n);
@@ -651,6 +664,11 @@ static void test_truncation_and_flips(void) {
             ok++;
             if (touch_all(g, m, n) == UINT64_MAX) bad_ptr++;
             if (bit < 32) magic_ok++;
+            /* accepted: only a flip of the padding, or of the checksum's key
+             * name (the file then reads as one without it, all else intact) */
+            size_t at = bit / 8;
+            if (at < header_end && !(at >= meta_name && at < meta_name + strlen(GGUF_META_CHECKSUM_KEY)))
+                in_meta++;
             gguf_close(g);
         }
         free(m);
@@ -658,6 +676,10 @@ static void test_truncation_and_flips(void) {
     printf("bit flips: %d of %zu accepted\n", ok, header * 8);
     CHECK(bad_ptr == 0, "%d flips gave tensor data outside the file", bad_ptr);
     CHECK(magic_ok == 0, "%d flips of the magic accepted", magic_ok);
+    CHECK(ok == (int)(header - header_end) * 8 + (int)strlen(GGUF_META_CHECKSUM_KEY) * 8,
+          "metadata checksum: %d flips accepted, want only the %zu of the padding and the %zu of "
+          "the checksum's own key name", ok, (header - header_end) * 8, strlen(GGUF_META_CHECKSUM_KEY) * 8);
+    CHECK(in_meta == 0, "%d flips of the metadata or tensor infos accepted", in_meta);
 
     /* random corruption: several bytes at once, random lengths */
     pt_rng r = {12345};

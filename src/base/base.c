@@ -3,6 +3,7 @@
 #include "base.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -151,15 +152,78 @@ char *pt_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+const char *pt_file_kind(unsigned m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
+}
+
+int pt_check_regular(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return pt_set_error("%s: cannot open: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return pt_set_error("%s: is %s, not a regular file", path, pt_file_kind(st.st_mode));
+    return 0;
+}
+
+/* the file an output path stands for: path itself, or the end of its chain
+ * of symbolic links (malloc'd); NULL with an error if the destination exists
+ * and is not a regular file, or is a link to nothing */
+static char *output_target(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) return pt_strdup(path); /* a new file */
+        pt_set_error("%s: cannot write: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *target = NULL;
+    if (S_ISLNK(st.st_mode)) {
+        if (!(target = realpath(path, NULL))) {
+            pt_set_error("%s: is a symbolic link to a missing file (%s); petit writes through a link only "
+                         "to an existing file", path, strerror(errno));
+            return NULL;
+        }
+        if (stat(target, &st) != 0) {
+            pt_set_error("%s: cannot write: %s", path, strerror(errno));
+            free(target);
+            return NULL;
+        }
+    }
+    if (!S_ISREG(st.st_mode)) {
+        pt_set_error("%s: is %s; petit writes only regular files and does not replace anything else",
+                     path, pt_file_kind(st.st_mode));
+        free(target);
+        return NULL;
+    }
+    return target ? target : pt_strdup(path);
+}
+
+static char *tmp_name(const char *path) {
+    size_t n = strlen(path) + 32;
+    char *tmp = pt_malloc(n);
+    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    return tmp;
+}
+
+int pt_atomic_check(const char *path) {
+    char *target = output_target(path);
+    if (!target) return -1;
+    char *tmp = tmp_name(target);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int rc = 0;
+    if (fd < 0) rc = pt_set_error("%s: cannot create a file there: %s", path, strerror(errno));
+    else close(fd), unlink(tmp);
+    free(tmp), free(target);
+    return rc;
+}
+
 int pt_atomic_open(pt_atomic_file *af, const char *path) {
     memset(af, 0, sizeof *af);
-    size_t n = strlen(path) + 32;
-    af->path = pt_strdup(path);
-    af->tmp = pt_malloc(n);
-    snprintf(af->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    af->f = fopen(af->tmp, "wb");
-    if (!af->f) {
+    if (!(af->path = output_target(path))) return -1;
+    af->tmp = tmp_name(af->path);
+    unlink(af->tmp); /* a leftover of a killed run with the same pid */
+    int fd = open(af->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 || !(af->f = fdopen(fd, "wb"))) {
         pt_set_error("%s: cannot create: %s", af->tmp, strerror(errno));
+        if (fd >= 0) close(fd), unlink(af->tmp);
         free(af->path);
         free(af->tmp);
         memset(af, 0, sizeof *af);

@@ -70,7 +70,22 @@ typedef struct {
     char *path;
     char *tmp;
 } pt_atomic_file;
+/* Only a regular file is ever replaced: a destination that exists and is a
+ * directory, a FIFO, a device or a socket is refused with an error naming
+ * it (rename would put a regular file in its place). A symbolic link is
+ * written through: its target (which must exist and be a regular file) is
+ * replaced, in the target's folder, and the link stays. */
 int pt_atomic_open(pt_atomic_file *af, const char *path);
+/* 0 if pt_atomic_open(path) would succeed now (the same checks, and a file
+ * can be created in the folder: one is created and removed), else -1 with
+ * an error: to check an output before hours of work */
+int pt_atomic_check(const char *path);
+/* 0 if path is (or links to) a regular file, else -1 with an error ("PATH:
+ * is a FIFO, not a regular file"): stat only, so a FIFO never blocks. For
+ * inputs that are mapped or read whole (models, vocabularies). */
+int pt_check_regular(const char *path);
+/* "a directory", "a FIFO", "a character device", ... for a st_mode */
+const char *pt_file_kind(unsigned st_mode);
 int pt_atomic_commit(pt_atomic_file *af);
 void pt_atomic_abort(pt_atomic_file *af);
 

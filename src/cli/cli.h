@@ -26,6 +26,9 @@ int cmd_import(int argc, char **argv);
 
 /* "petit NAME: message" on stderr; returns 1 (the exit code for errors) */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "petit NAME: PATH: <pt_error()>", without a second PATH when the library's
+ * message already starts with it; returns 1 */
+int cli_fail_path(const char *cmd, const char *path);
 /* usage error: message plus "try 'petit NAME --help'"; returns 2 */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* where an option came from ("FILE:LINE" of a config file), or NULL; usage

@@ -53,6 +53,7 @@ int cmd_import(int argc, char **argv) {
     if (!from) return cli_usage("import", "--from marian is required");
     if (strcmp(from, "marian")) return cli_usage("import", "--from '%s': only 'marian' is supported", from);
     if (!dir || !out) return cli_usage("import", "a checkpoint DIR and -o OUT are required");
+    if (pt_atomic_check(out)) return cli_fail("import", "%s", pt_error());
     double t0 = pt_time();
     pt_marian_info info;
     if (pt_marian_import(dir, out, &info)) return cli_fail("import", "%s", pt_error());

@@ -18,7 +18,8 @@ static const char *usage_text =
     "Describe a GGUF model or checkpoint: the GGUF version, every metadata key\n"
     "with its type and a short value (long arrays summarized as [u8 × N]), then\n"
     "each tensor's type, shape (ne[0], the row length, first), bytes and bits per\n"
-    "weight, and a total line.\n"
+    "weight, a total line, and whether the metadata and the tensor data match\n"
+    "their checksums (files written before the metadata checksum have none).\n"
     "\n"
     "  --json     print the same as one JSON object (strings in full, arrays of\n"
     "             up to 16 elements in full, longer ones as their count)\n"
@@ -347,18 +348,24 @@ int cmd_info(int argc, char **argv) {
         }
     }
     if (!path) return cli_usage("info", "missing FILE");
-    gguf_file *g = gguf_open(path);
+    gguf_file *g = gguf_open_unchecked(path); /* a damaged file is described, then refused */
     if (!g) return cli_fail("info", "%s", pt_error());
     if (json)
         print_json(path, g);
     else
         print_text(path, g);
-    int damaged = gguf_verify(g) != 0;
-    if (!json)
-        printf("data checksum: %s\n", damaged ? "MISMATCH" : gguf_find_key(g, GGUF_CHECKSUM_KEY) >= 0
-                                                                  ? "ok" : "none (an older file)");
+    int meta = gguf_meta_verify(g);
+    char meta_err[512];
+    snprintf(meta_err, sizeof meta_err, "%s", pt_error());
+    int damaged = meta >= 0 && gguf_verify(g) != 0;
+    if (!json) {
+        printf("metadata checksum: %s\n", meta < 0 ? "MISMATCH" : meta ? "ok" : "absent (older file)");
+        printf("data checksum: %s\n", meta < 0 ? "not checked" : damaged ? "MISMATCH"
+                                     : gguf_find_key(g, GGUF_CHECKSUM_KEY) >= 0 ? "ok" : "none (an older file)");
+    }
     gguf_close(g);
     if (fflush(stdout) != 0 || ferror(stdout)) return cli_fail("info", "cannot write the output");
+    if (meta < 0) return cli_fail("info", "%s: %s", path, meta_err);
     if (damaged) return cli_fail("info", "%s: the file is damaged: its tensor data does not match its checksum",
                                  path);
     return 0;

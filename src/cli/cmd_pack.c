@@ -87,6 +87,7 @@ int cmd_pack(int argc, char **argv) {
     if (fisher < 0) fisher = calib_path ? 0.75 : 0;
     if (!strcmp(in, out) || cli_same_file(in, out))
         return cli_usage("pack", "the output would overwrite the input model");
+    if (pt_atomic_check(out)) return cli_fail("pack", "%s", pt_error()); /* before the work */
     pt_quant_policy pol;
     pt_quant_policy_default(&pol, NN_Q8_0);
     if (pt_quant_groups_parse(groups, &pol.groups)) return cli_usage("pack", "--tensors: %s", pt_error());
@@ -101,7 +102,7 @@ int cmd_pack(int argc, char **argv) {
                                     &calib))
         goto done;
     if (fisher > 0 && pt_calib_allocate(calib, m.mem, fisher)) {
-        cli_fail("pack", "%s: %s", calib_path, pt_error());
+        cli_fail_path("pack", calib_path);
         goto done;
     }
     double t0 = pt_time();
@@ -114,7 +115,11 @@ int cmd_pack(int argc, char **argv) {
                             quiet ? NULL : stderr, &st)) {
         cli_fail("pack", "%s", pt_error());
     } else if (gguf_write(w, out)) {
-        cli_fail("pack", "%s: %s", out, pt_error());
+        cli_fail_path("pack", out);
+    } else if (st.params == 0) { /* no ratio to show: say why nothing was coded */
+        fprintf(stderr, "petit pack: %s -> %s: no weight matrix to code (--tensors selects none whose rows are a "
+                        "multiple of 32 weights); %s is a float copy of %s\n", in, out, out, in);
+        rc = 0;
     } else {
         struct stat so;
         double ob = stat(out, &so) ? 0 : (double)so.st_size;

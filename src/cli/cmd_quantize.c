@@ -172,7 +172,7 @@ int cli_calibrate(const char *cmd, const gguf_file *g, const char *model_path, p
                   int quiet, pt_calib **out) {
     spm_model *sp = NULL, *tsp = NULL;
     *out = NULL;
-    if (spm_from_gguf(g, "petit.tokenizer", &sp, &tsp)) return cli_fail(cmd, "%s: %s", model_path, pt_error());
+    if (spm_from_gguf(g, "petit.tokenizer", &sp, &tsp)) return cli_fail_path(cmd, model_path);
     int **ids = NULL, *lens = NULL, n = 0;
     int rc = read_calib(cmd, path, max_lines, sp, &m->cfg, &ids, &lens, &n);
     if (!rc) {
@@ -250,6 +250,7 @@ int cmd_quantize(int argc, char **argv) {
     if (!gptq && calib_path) return cli_usage("quantize", "--calib is for --method gptq");
     if (!strcmp(in, out) || cli_same_file(in, out))
         return cli_usage("quantize", "the output would overwrite the input model");
+    if (pt_atomic_check(out)) return cli_fail("quantize", "%s", pt_error()); /* before the work */
     pt_quant_policy pol;
     pt_quant_policy_default(&pol, type);
     if (pt_quant_groups_parse(groups, &pol.groups)) return cli_usage("quantize", "--tensors: %s", pt_error());
@@ -273,8 +274,13 @@ int cmd_quantize(int argc, char **argv) {
     if (pt_quant_add_tensors(w, &m, m.mem, &pol, calib, damp, &keep, quiet ? NULL : stderr)) {
         cli_fail("quantize", "%s", pt_error());
     } else if (gguf_write(w, out)) {
-        cli_fail("quantize", "%s: %s", out, pt_error());
+        cli_fail_path("quantize", out);
     } else {
+        int nq = 0;
+        for (int i = 0; i < m.n_tensors; i++) nq += pt_quant_tensor_type(&m, i, &pol) != NN_F32;
+        if (!nq)
+            fprintf(stderr, "petit quantize: %s: no weight matrix to quantize (--tensors selects none whose rows "
+                            "are a multiple of 32 weights); %s is a float copy\n", in, out);
         struct stat st;
         long long ob = stat(out, &st) ? 0 : (long long)st.st_size;
         fprintf(stderr, "petit quantize: %s -> %s: %s %s, %.1f MB -> %.1f MB (%.1f s)\n", in, out, nn_qtype_name(type),

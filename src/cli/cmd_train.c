@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -55,7 +56,8 @@ static const char *usage_text =
     "  --valid-every N (500)  --patience N (0 = no early stop)\n"
     "  --save-every N (1000)  --seed N (1)  --threads N (all cores; under mpirun\n"
     "                              the cores are shared among the machine's ranks)\n"
-    "output:\n"
+    "output (each checked before the first step: its folder must take a new file,\n"
+    "and only a regular file is ever replaced; a symlink is written through):\n"
     "  -o, --output FILE           the model file\n"
     "  --checkpoint FILE           default: MODEL.ckpt.gguf beside the model\n"
     "  --snapshot-every N (0 = off) also keep the model of every N-th step as\n"
@@ -296,6 +298,36 @@ static int save_files(const pt_trainer *t, const spm_model *sp, const train_args
     return 0;
 }
 
+/* Every file the run will write, checked before any work: the model, the
+ * checkpoint and a snapshot can be created where they go (pt_atomic_check:
+ * the folder exists and takes a file, nothing but a regular file is in the
+ * way); the metrics file, appended to, can be opened for appending. So a
+ * typo in -o fails now, not after the last step. */
+static int check_outputs(const train_args *a) {
+    if (pt_atomic_check(a->out)) return cli_fail(CMD, "%s", pt_error());
+    if (pt_atomic_check(a->ckpt)) return cli_fail(CMD, "%s", pt_error());
+    if (a->snapshot_every) {
+        size_t n = strlen(a->out);
+        size_t stem = n > 5 && !strcmp(a->out + n - 5, ".gguf") ? n - 5 : n;
+        char *path = pt_malloc(stem + 32);
+        snprintf(path, stem + 32, "%.*s.step%07ld.gguf", (int)stem, a->out, 0L);
+        int bad = pt_atomic_check(path);
+        free(path);
+        if (bad) return cli_fail(CMD, "--snapshot-every: %s", pt_error());
+    }
+    if (a->metrics) {
+        struct stat st;
+        if (stat(a->metrics, &st) != 0) {
+            if (pt_atomic_check(a->metrics)) return cli_fail(CMD, "--metrics %s", pt_error());
+        } else if (S_ISDIR(st.st_mode)) {
+            return cli_fail(CMD, "%s: is a directory", a->metrics);
+        } else if (access(a->metrics, W_OK) != 0) {
+            return cli_fail(CMD, "%s: cannot append to it: %s", a->metrics, strerror(errno));
+        }
+    }
+    return 0;
+}
+
 /* --snapshot-every: the model as it is now, as MODEL.stepNNNNNNN.gguf */
 static int save_snapshot(const pt_trainer *t, const spm_model *sp, const train_args *a) {
     size_t n = strlen(a->out);
@@ -457,6 +489,7 @@ static int train_main(int argc, char **argv) {
         snprintf(ckpt_buf, sizeof ckpt_buf, "%.*s.ckpt.gguf", (int)n, a.out);
         a.ckpt = ckpt_buf;
     }
+    if (g_rank == 0 && check_outputs(&a)) return 1;
     if (!a.threads && pt_dist_local_size() > 1) { /* ranks on this machine share its cores */
         nn_set_threads(0);
         a.threads = nn_threads() / pt_dist_local_size() > 1 ? nn_threads() / pt_dist_local_size() : 1;
@@ -470,7 +503,7 @@ static int train_main(int argc, char **argv) {
     const char *vocab_from = a.vocab ? a.vocab : a.resume ? a.resume : a.init ? a.init : a.teacher;
     spm_model *tsp = NULL;
     spm_model *sp = load_vocab(&a, vocab_from, &tsp);
-    if (!sp) return cli_fail(CMD, "%s: %s", vocab_from, pt_error());
+    if (!sp) return cli_fail_path(CMD, vocab_from);
     /* the teacher: mapped, any weight types */
     gguf_file *tg = NULL;
     pt_model tm;
@@ -479,7 +512,7 @@ static int train_main(int argc, char **argv) {
     memset(&teacher, 0, sizeof teacher);
     if (a.teacher) {
         if (!(tg = gguf_open(a.teacher)) || pt_model_from_gguf(&tm, tg)) {
-            rc = cli_fail(CMD, "%s: %s", a.teacher, pt_error());
+            rc = cli_fail_path(CMD, a.teacher);
             if (tg) gguf_close(tg);
             tg = NULL;
             goto out_model;
@@ -584,7 +617,7 @@ static int train_main(int argc, char **argv) {
             goto out_model;
         }
         if (pt_teacher_init(&teacher, &tm, cfg, t.opts.kd_topk, t.opts.kd_alpha, t.opts.kd_tau)) {
-            rc = cli_fail(CMD, "%s: %s", a.teacher, pt_error());
+            rc = cli_fail_path(CMD, a.teacher);
             goto out_model;
         }
         t.teacher = &teacher;

@@ -1,13 +1,17 @@
-/* cmd_translate.c: `petit translate` — a stdin -> stdout filter, one line in,
- * one line out, in order. Lines that arrive together are sorted by length and
- * translated in batches, then written back in input order; when no more
- * input is waiting, what has arrived is translated at once, so a line
- * written through a pipe comes back without waiting for end of file. */
+/* cmd_translate.c: `petit translate` — a stdin -> stdout filter (or -i FILE,
+ * -o FILE), one line in, one line out, in order. Lines that arrive together
+ * are sorted by length and translated in batches, then written back in input
+ * order; when no more input is waiting, what has arrived is translated at
+ * once, so a line written through a pipe comes back without waiting for end
+ * of file. -o FILE is written atomically (a temporary file renamed at the
+ * end), so an error leaves no partial output. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -16,16 +20,27 @@
 
 static const char *usage_text =
     "usage: petit translate [-m MODEL.gguf] [options] < source.txt > translation.txt\n"
+    "       petit translate [-m MODEL.gguf] [options] [-i] source.txt [-o translation.txt]\n"
     "\n"
-    "Translates standard input line by line (UTF-8; any bytes survive). Empty lines\n"
+    "Translates standard input (or FILE) line by line (UTF-8; any bytes survive). Empty lines\n"
     "give empty lines; a trailing CR is dropped; a NUL byte ends its line's text;\n"
     "sources longer than the model's maximum length are cut (with a warning).\n"
     "\n"
     "  -m, --model FILE        model file (GGUF with its vocabulary); default: $PETIT_MODEL,\n"
     "                          else the bundled English->French model, models/en-fr.gguf\n"
     "                          beside the petit executable\n"
+    "  -i, --input FILE        read FILE instead of standard input (also: FILE alone)\n"
+    "  -o, --output FILE       write FILE instead of standard output: written to a\n"
+    "                          temporary file and renamed when all is done, so on an\n"
+    "                          error no partial FILE is left (an older one is kept);\n"
+    "                          only a regular file is replaced (a symlink: its target)\n"
     "  --beam N                beam size (default 4; 1 = greedy)\n"
     "  --nbest N               print N hypotheses per line as 'i ||| text ||| score'\n"
+    "                          (distinct texts: a hypothesis that detokenizes to the\n"
+    "                          text of a better one is dropped, so there may be fewer)\n"
+    "  --json                  one JSON object per line: {\"line\": i, \"text\": ...,\n"
+    "                          \"score\": ..., \"ms\": ...} (ms: its share of its batch's\n"
+    "                          time); with --nbest, \"nbest\": [{\"text\", \"score\"}, ...]\n"
     "  --batch N               sentences decoded together (default 32)\n"
     "  --threads N             threads (default: all cores)\n"
     "  --length-penalty X      scores divided by length^X (default 1.0)\n"
@@ -36,7 +51,10 @@ static const char *usage_text =
     "  --allow-unk             let the model emit the unknown token (printed as ⁇); by\n"
     "                          default it never does, as older vocabularies without byte\n"
     "                          fallback would otherwise print it for digits and symbols\n"
-    "  --verbose               a summary (lines, words/s) on stderr at the end\n";
+    "  --verbose               a summary (lines, words/s) on stderr at the end\n"
+    "\n"
+    "A long option's value may also follow an '=' (--beam=4). OpenMP's threads wait\n"
+    "passively (OMP_WAIT_POLICY=passive) unless the environment sets a policy.\n";
 
 /* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
  * current one): the model a plain `petit translate` uses */
@@ -63,10 +81,12 @@ typedef struct {
 
 typedef struct {
     petit_translator *t;
-    int batch, nbest;
+    int batch, nbest, json;
     long done, words_out, warned;
     int tty;
     double t0;
+    FILE *out;
+    const char *out_name; /* for messages: the -o path or "standard output" */
 } run_ctx;
 
 static int by_len(const void *a, const void *b) {
@@ -86,6 +106,21 @@ static long count_words(const char *s) {
     return n;
 }
 
+/* s as a JSON string: escaped, bytes that are not UTF-8 as U+FFFD */
+static void put_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        int l = pt_utf8_len((const unsigned char *)s + i, n - i);
+        if (!l) fputs("\\ufffd", f), i++;
+        else if (c == '"' || c == '\\') fputc('\\', f), fputc(c, f), i++;
+        else if (c < 0x20) fprintf(f, "\\u%04x", c), i++;
+        else fwrite(s + i, 1, (size_t)l, f), i += (size_t)l;
+    }
+    fputc('"', f);
+}
+
 /* translate `n` pending lines and write them in input order */
 static int flush_pending(run_ctx *r, line *pend, int n) {
     if (!n) return 0;
@@ -96,6 +131,7 @@ static int flush_pending(run_ctx *r, line *pend, int n) {
     char **out = pt_calloc((size_t)n * nb, sizeof(char *));
     float *score = pt_calloc((size_t)n * nb, sizeof(float));
     int *counts = pt_calloc((size_t)n, sizeof(int));
+    double *ms = pt_calloc((size_t)n, sizeof(double));
     const char **src = pt_malloc((size_t)r->batch * sizeof(char *));
     long base = pend[0].index;
     for (int i = 0; i < n; i += r->batch) {
@@ -104,6 +140,7 @@ static int flush_pending(run_ctx *r, line *pend, int n) {
         char **o = pt_calloc((size_t)k * nb, sizeof(char *));
         float *s = pt_calloc((size_t)k * nb, sizeof(float));
         int *c = pt_calloc((size_t)k, sizeof(int));
+        double tb = pt_time();
         if (petit_translate_nbest(r->t, src, k, o, s, c)) {
             fprintf(stderr, "petit translate: %s\n", petit_last_error());
             return -1;
@@ -116,6 +153,7 @@ static int flush_pending(run_ctx *r, line *pend, int n) {
             memcpy(out + at * nb, o + (size_t)j * nb, (size_t)nb * sizeof(char *));
             memcpy(score + at * nb, s + (size_t)j * nb, (size_t)nb * sizeof(float));
             counts[at] = c[j];
+            ms[at] = 1e3 * (pt_time() - tb) / k;
         }
         free(o), free(s), free(c);
         if (r->tty) {
@@ -123,29 +161,49 @@ static int flush_pending(run_ctx *r, line *pend, int n) {
             fprintf(stderr, "\r%ld lines, %.0f lines/s ", r->done + i + k, (r->done + i + k) / (el > 0 ? el : 1));
         }
     }
+    FILE *f = r->out;
     for (int i = 0; i < n; i++) {
-        if (nb == 1) {
-            fputs(out[i], stdout);
-            fputc('\n', stdout);
-            r->words_out += count_words(out[i]);
+        char **hyp = out + (size_t)i * nb;
+        const float *sc = score + (size_t)i * nb;
+        if (r->json) {
+            fprintf(f, "{\"line\": %ld, \"text\": ", pend[i].index);
+            put_json_str(f, hyp[0] ? hyp[0] : "");
+            fprintf(f, ", \"score\": %.6f, \"ms\": %.3f", sc[0], ms[i]);
+            if (nb > 1) {
+                fputs(", \"nbest\": [", f);
+                for (int h = 0; h < counts[i]; h++) {
+                    fputs(h ? ", {\"text\": " : "{\"text\": ", f);
+                    put_json_str(f, hyp[h]);
+                    fprintf(f, ", \"score\": %.6f}", sc[h]);
+                }
+                fputc(']', f);
+            }
+            fputs("}\n", f);
+        } else if (nb == 1) {
+            fputs(hyp[0], f);
+            fputc('\n', f);
         } else {
-            for (int h = 0; h < counts[i]; h++)
-                printf("%ld ||| %s ||| %.6f\n", pend[i].index, out[(size_t)i * nb + h], score[(size_t)i * nb + h]);
-            if (counts[i] > 0) r->words_out += count_words(out[(size_t)i * nb]);
+            for (int h = 0; h < counts[i]; h++) fprintf(f, "%ld ||| %s ||| %.6f\n", pend[i].index, hyp[h], sc[h]);
         }
-        for (int h = 0; h < nb; h++) free(out[(size_t)i * nb + h]);
+        if (counts[i] > 0 && hyp[0]) r->words_out += count_words(hyp[0]);
+        for (int h = 0; h < nb; h++) free(hyp[h]);
     }
-    fflush(stdout);
+    int bad = fflush(f) != 0 || ferror(f);
+    int e = errno;
     r->done += n;
-    free(sorted), free(out), free(score), free(counts), free(src);
-    return ferror(stdout) ? -1 : 0;
+    free(sorted), free(out), free(score), free(counts), free(ms), free(src);
+    if (bad) {
+        fprintf(stderr, "petit translate: %s: write failed: %s\n", r->out_name, strerror(e ? e : EIO));
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_translate(int argc, char **argv) {
-    const char *model = NULL;
+    const char *model = NULL, *input = NULL, *output = NULL;
+    int json = 0;
     petit_options o;
-    petit_options_default(&o);
-    o.beam = 4;
+    petit_options_default(&o); /* the API's defaults are the command's (beam 4) */
     long batch = 32, x;
     double d;
     int verbose = 0;
@@ -157,6 +215,15 @@ int cmd_translate(int argc, char **argv) {
         } else if (!strcmp(f, "-m") || !strcmp(f, "--model")) {
             if (!v) return cli_usage("translate", "%s needs a value", f);
             model = v, i++;
+        } else if (!strcmp(f, "-i") || !strcmp(f, "--input")) {
+            if (!v) return cli_usage("translate", "%s needs a value", f);
+            if (input) return cli_usage("translate", "one input file at a time ('%s' and '%s')", input, v);
+            input = v, i++;
+        } else if (!strcmp(f, "-o") || !strcmp(f, "--output")) {
+            if (!v) return cli_usage("translate", "%s needs a value", f);
+            output = v, i++;
+        } else if (!strcmp(f, "--json")) {
+            json = 1;
         } else if (!strcmp(f, "--beam")) {
             if (cli_int("translate", f, v, 1, 256, &x)) return 2;
             o.beam = (int)x, i++;
@@ -184,8 +251,11 @@ int cmd_translate(int argc, char **argv) {
             o.allow_unk = 1;
         } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
             verbose = 1;
-        } else {
+        } else if (f[0] == '-' && f[1]) {
             return cli_usage("translate", "unknown option '%s'", f);
+        } else { /* a positional argument: the input file ("-": standard input) */
+            if (input) return cli_usage("translate", "one input file at a time ('%s' and '%s')", input, f);
+            input = f;
         }
     }
     char def[4096];
@@ -194,11 +264,35 @@ int cmd_translate(int argc, char **argv) {
                                       "beside the executable");
     if (o.nbest > 2 * o.beam)
         return cli_usage("translate", "--nbest %d is more than twice the beam (%d)", o.nbest, o.beam);
+    int in_fd = 0;
+    if (input && strcmp(input, "-")) {
+        struct stat st;
+        if ((in_fd = open(input, O_RDONLY | O_CLOEXEC)) < 0)
+            return cli_fail("translate", "%s: cannot open: %s", input, strerror(errno));
+        if (fstat(in_fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            close(in_fd);
+            return cli_fail("translate", "%s: is a directory", input);
+        }
+    }
+    pt_atomic_file af = {0};
+    if (output && pt_atomic_check(output)) { /* before loading the model */
+        if (in_fd > 0) close(in_fd);
+        return cli_fail("translate", "%s", pt_error());
+    }
     double t0 = pt_time();
     petit_model *pm = petit_model_load(model);
-    if (!pm) return cli_fail("translate", "%s", petit_last_error());
+    if (!pm) {
+        if (in_fd > 0) close(in_fd);
+        return cli_fail("translate", "%s", petit_last_error());
+    }
+    if (output && pt_atomic_open(&af, output)) {
+        if (in_fd > 0) close(in_fd);
+        petit_model_free(pm);
+        return cli_fail("translate", "%s", pt_error());
+    }
     petit_translator *t = petit_translator_new(pm, &o);
-    run_ctx r = {t, (int)batch, o.nbest, 0, 0, 0, isatty(2), pt_time()};
+    run_ctx r = {t, (int)batch, o.nbest, json, 0, 0, 0, isatty(2), pt_time(), output ? af.f : stdout,
+                 output ? output : "standard output"};
     if (verbose) fprintf(stderr, "petit translate: loaded %s in %.0f ms\n", model, 1e3 * (pt_time() - t0));
 
     /* read stdin ourselves, so we know when nothing more is waiting */
@@ -207,7 +301,7 @@ int cmd_translate(int argc, char **argv) {
     int cap_pend = (int)batch * 8, npend = 0, eof = 0, rc = 0;
     line *pend = pt_malloc((size_t)cap_pend * sizeof(line));
     long index = 0;
-    struct pollfd pfd = {0, POLLIN, 0};
+    struct pollfd pfd = {in_fd, POLLIN, 0};
     for (;;) {
         /* complete lines in the buffer become pending */
         char *nl;
@@ -252,10 +346,10 @@ int cmd_translate(int argc, char **argv) {
             have -= start, start = 0;
         }
         if (cap - have < 4096) buf = pt_realloc(buf, cap *= 2);
-        ssize_t got = read(0, buf + have, cap - have);
+        ssize_t got = read(in_fd, buf + have, cap - have);
         if (got < 0) {
             if (errno == EINTR) continue;
-            rc = cli_fail("translate", "reading stdin: %s", strerror(errno));
+            rc = cli_fail("translate", "%s: read error: %s", input && in_fd ? input : "standard input", strerror(errno));
             break;
         }
         if (got == 0) eof = 1;
@@ -272,5 +366,12 @@ int cmd_translate(int argc, char **argv) {
     free(buf);
     petit_translator_free(t);
     petit_model_free(pm);
+    if (in_fd > 0) close(in_fd);
+    if (output) {
+        if (rc) pt_atomic_abort(&af); /* no partial output; an older file stays */
+        else if (pt_atomic_commit(&af)) rc = cli_fail("translate", "%s", pt_error());
+    } else if (!rc && (fflush(stdout) != 0 || ferror(stdout))) {
+        rc = cli_fail("translate", "standard output: write failed: %s", strerror(errno));
+    }
     return rc;
 }

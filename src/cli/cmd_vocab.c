@@ -225,6 +225,16 @@ int cmd_vocab(int argc, char **argv) {
         if (!f) { rc = cli_fail(C, "%s: cannot open: %s", inputs[k], strerror(errno)); goto out; }
         fclose(f);
     }
+    /* spm_train writes PREFIX.model and .vocab in place, and the log is
+     * truncated in place: check all three first (a FIFO, a device or a
+     * directory there is refused; a symlink is written through) */
+    static const char *outs[] = {"%s.model", "%s.vocab", "%s.log"};
+    for (int k = 0; k < 3 && !(verbose && k == 2); k++) {
+        char *o = fmt(outs[k], prefix);
+        int bad = pt_atomic_check(o);
+        free(o);
+        if (bad) { rc = cli_fail(C, "%s", pt_error()); goto out; }
+    }
     char *spm_train = find_on_path("spm_train");
     if (!spm_train) {
         rc = cli_fail(C, "spm_train not found on PATH\n"

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "base/base.h"
 #include "cli/cli.h"
@@ -16,7 +19,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
-    {"translate", cmd_translate, "translate stdin to stdout with a model"},
+    {"translate", cmd_translate, "translate text (stdin or -i FILE) with a model"},
     {"train", cmd_train, "train a translation model on parallel text"},
     {"distill", cmd_distill, "train a student from a teacher (knowledge distillation)"},
     {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
@@ -36,29 +39,73 @@ static void usage(FILE *f) {
                "usage: petit COMMAND [ARGS]   (petit COMMAND --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nA long option takes its value as --name VALUE or --name=VALUE. Output files are\n"
+               "written to a temporary name and renamed; only a regular file is replaced (a\n"
+               "symlink: its target).\n");
 }
 
-/* OpenBLAS starts its own thread pool when the library loads, before main,
- * sized by OPENBLAS_NUM_THREADS (else the core count), and its threads spin
- * for a while looking for work. petit never gives them any (nn_sgemm runs
- * OpenBLAS single-threaded and threads itself), but on a 2-core machine
- * their spinning costs a short run most of its time: translating one
- * sentence took 150 ms instead of 60. So the process runs itself again with
- * OPENBLAS_NUM_THREADS=1 unless it already has it (once; if exec fails, it
- * just goes on). */
-static void single_threaded_blas(char **argv) {
-#if defined(PETIT_BLAS) && defined(__linux__)
+/* Two thread pools read their settings from the environment when their
+ * libraries load, before main, so the process runs itself again (once; if
+ * exec fails, it just goes on) with:
+ *  - OPENBLAS_NUM_THREADS=1. OpenBLAS's own pool spins for a while looking
+ *    for work; petit never gives it any (nn_sgemm runs OpenBLAS
+ *    single-threaded and threads itself), but on a 2-core machine the
+ *    spinning cost a short run most of its time: translating one sentence
+ *    took 150 ms instead of 60.
+ *  - OMP_WAIT_POLICY=passive, unless the user set a policy: OpenMP threads
+ *    that wait at a barrier sleep instead of spinning. With another process
+ *    on the cores, spinning threads fight it and wait for each other's time
+ *    slices: beside a training job five sentences took 4.0 s with
+ *    OpenMP's default policy and 0.2 s passive, as with one thread
+ *    (BENCHMARKS.md, "Threads on a busy machine"). */
+static void thread_pools_env(char **argv) {
+#if defined(__linux__) && (defined(PETIT_BLAS) || defined(_OPENMP))
+    int again = 0;
+#ifdef PETIT_BLAS
     const char *v = getenv("OPENBLAS_NUM_THREADS");
-    if (v && !strcmp(v, "1")) return;
-    if (setenv("OPENBLAS_NUM_THREADS", "1", 1)) return;
-    execv("/proc/self/exe", argv);
+    if (!(v && !strcmp(v, "1")) && !setenv("OPENBLAS_NUM_THREADS", "1", 1)) again = 1;
+#endif
+#ifdef _OPENMP
+    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "passive", 0)) again = 1;
+#endif
+    if (again) execv("/proc/self/exe", argv);
 #else
     (void)argv;
 #endif
 }
 
-int main(int argc, char **argv) {
-    single_threaded_blas(argv);
+/* --name=value is --name value, for every long option of every command:
+ * the arguments after the command are rewritten once here, so each
+ * command's parser sees only the two-word form. Not split: anything after a
+ * bare "--", and the argument after --spm-arg (passed to spm_train as it
+ * is, often itself --key=value). Returns the new argv (argc in *argc), one
+ * block (the pointers, then copies of the split names) for free(). */
+static char **split_long_options(int *argc, char **argv) {
+    size_t bytes = 0;
+    for (int i = 0; i < *argc; i++) bytes += strlen(argv[i]) + 1;
+    char **out = pt_malloc(((size_t)*argc * 2 + 1) * sizeof(char *) + bytes);
+    char *names = (char *)(out + (size_t)*argc * 2 + 1);
+    int n = 0, rest = 0;
+    for (int i = 0; i < *argc; i++) {
+        char *a = argv[i], *eq = a[0] == '-' && a[1] == '-' && a[2] ? strchr(a, '=') : NULL;
+        if (i < 2 || rest || !eq || eq == a + 2) {
+            out[n++] = a;
+        } else { /* "--name" copied into the block, the value points into argv */
+            memcpy(names, a, (size_t)(eq - a));
+            names[eq - a] = 0;
+            out[n++] = names;
+            names += eq - a + 1;
+            out[n++] = eq + 1;
+        }
+        if (i >= 2 && !strcmp(a, "--")) rest = 1;
+        if (i >= 2 && !strcmp(a, "--spm-arg") && i + 1 < *argc) out[n++] = argv[++i];
+    }
+    *argc = n;
+    out[n] = NULL;
+    return out;
+}
+
+static int run_command(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -69,6 +116,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < NN_ISA_COUNT; i++)
             if (nn_isa_supported(i)) printf(" %s", nn_isa_name(i));
         printf("; PETIT_ISA caps it)\n");
+#ifdef _OPENMP
+        const char *wp = getenv("OMP_WAIT_POLICY");
+        printf("openmp: %d threads by default, OMP_WAIT_POLICY=%s\n", omp_get_num_procs(), wp ? wp : "(unset)");
+#else
+        printf("openmp: not built in (one thread)\n");
+#endif
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -76,6 +129,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "petit: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    thread_pools_env(argv);
+    char **args = split_long_options(&argc, argv);
+    int rc = run_command(argc, args);
+    free(args);
+    return rc;
 }
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
@@ -86,6 +147,13 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, "\n");
     va_end(ap);
     return 1;
+}
+
+int cli_fail_path(const char *cmd, const char *path) {
+    const char *e = pt_error();
+    size_t n = strlen(path);
+    if (!strncmp(e, path, n) && e[n] == ':') return cli_fail(cmd, "%s", e);
+    return cli_fail(cmd, "%s: %s", path, e);
 }
 
 const char *cli_context;
@@ -181,7 +249,7 @@ int cli_load_float_model(const char *cmd, const char *refusal, const char *path,
         }
     }
     if (pt_model_from_gguf(m, *g)) {
-        cli_fail(cmd, "%s: %s", path, pt_error());
+        cli_fail_path(cmd, path);
         gguf_close(*g);
         return 1;
     }

@@ -2,6 +2,7 @@
  * tokenizer and the incremental decoder. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "decode/decode.h"
@@ -68,9 +69,9 @@ void petit_model_free(petit_model *pm) {
 int petit_model_max_len(const petit_model *pm) { return pm->m.cfg.max_len; }
 
 void petit_options_default(petit_options *o) {
-    pt_decode_opts d; /* the decoder's defaults, except that the API's search is greedy */
+    pt_decode_opts d; /* the decoder's defaults: beam 4, as petit translate and Marian */
     pt_decode_opts_default(&d);
-    o->beam = 1;
+    o->beam = d.beam;
     o->nbest = d.nbest;
     o->length_penalty = d.len_penalty;
     o->max_len_a = d.max_len_a;
@@ -78,6 +79,20 @@ void petit_options_default(petit_options *o) {
     o->threads = 0;
     o->float_cache = 0;
     o->allow_unk = d.allow_unk;
+}
+
+/* threads = 0: all cores, unless OpenMP's waiting threads spin (no
+ * OMP_WAIT_POLICY in the environment; the runtime read it when the program
+ * started, so it is too late to set it here) and other processes keep cores
+ * busy: spinning threads then fight them and run several times slower than
+ * one thread. So: the cores the 1-minute load average leaves free, at least
+ * one. `petit translate` runs with OMP_WAIT_POLICY=passive instead. */
+static int default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    double load;
+    if (getenv("OMP_WAIT_POLICY") || n < 2 || getloadavg(&load, 1) != 1) return 0;
+    long free_cores = n - (long)(load + 0.5);
+    return free_cores >= n ? 0 : free_cores < 1 ? 1 : (int)free_cores;
 }
 
 petit_translator *petit_translator_new(const petit_model *pm, const petit_options *o) {
@@ -88,6 +103,7 @@ petit_translator *petit_translator_new(const petit_model *pm, const petit_option
     if (t->o.beam < 1) t->o.beam = 1;
     if (t->o.nbest < 1) t->o.nbest = 1;
     if (t->o.nbest > 2 * t->o.beam) t->o.nbest = 2 * t->o.beam;
+    if (t->o.threads <= 0) t->o.threads = default_threads(); /* chosen once, for this translator */
     nn_set_threads(t->o.threads);
     t->dec = pt_decoder_new(&pm->m);
     pt_decoder_set_f16(t->dec, !t->o.float_cache);
@@ -147,25 +163,35 @@ int petit_translate_nbest(petit_translator *t, const char *const *src, int n, ch
     int nb = t->o.nbest;
     for (int i = 0, j = 0; i < n; i++) {
         int h = t->nonempty[i] ? pt_decode_n_hyps(t->dec, j) : 1;
-        if (counts) counts[i] = h;
-        for (int r = 0; r < nb; r++) {
-            char **slot = out + (size_t)i * nb + r;
-            if (r >= h) {
-                *slot = NULL;
-                if (score) score[(size_t)i * nb + r] = 0.0f;
-                continue;
-            }
+        char **slots = out + (size_t)i * nb;
+        int kept = 0; /* distinct texts: a hypothesis whose detokenized text equals a
+                       * better one's (other pieces, same words) is dropped, as Marian does */
+        for (int r = 0; r < h && kept < nb; r++) {
             if (!t->nonempty[i]) {
-                *slot = pt_strdup("");
-                if (score) score[(size_t)i * nb + r] = 0.0f;
-                continue;
+                slots[kept] = pt_strdup("");
+                if (score) score[(size_t)i * nb + kept] = 0.0f;
+                kept++;
+                break;
             }
             int m;
             float s;
             const int *ids = pt_decode_hyp(t->dec, j, r, &m, &s);
             size_t len;
-            *slot = spm_decode(tsp, ids, m, &len);
-            if (score) score[(size_t)i * nb + r] = s;
+            char *text = spm_decode(tsp, ids, m, &len);
+            int dup = 0;
+            for (int q = 0; q < kept && !dup; q++) dup = !strcmp(slots[q], text);
+            if (dup) {
+                free(text);
+                continue;
+            }
+            slots[kept] = text;
+            if (score) score[(size_t)i * nb + kept] = s;
+            kept++;
+        }
+        if (counts) counts[i] = kept;
+        for (int r = kept; r < nb; r++) {
+            slots[r] = NULL;
+            if (score) score[(size_t)i * nb + r] = 0.0f;
         }
         if (t->nonempty[i]) j++;
     }

@@ -156,6 +156,7 @@ struct gguf_kv {
     uint64_t n;         /* 1, string length, or array count */
     const uint8_t *data;
     uint64_t *str_off; /* arrays of strings: offset of each string's length from data */
+    size_t at, end;    /* the entry's bytes in the file: [at, end) */
 };
 
 struct gguf_file {
@@ -164,6 +165,7 @@ struct gguf_file {
     int mapped;
     uint32_t version, alignment;
     size_t data_offset;
+    size_t info_end; /* the end of the tensor infos: the metadata checksum covers [0, info_end) */
     int n_kv, n_tensors;
     struct gguf_kv *kv;
     gguf_tensor *tensors;
@@ -354,15 +356,18 @@ static int parse(gguf_file *g) {
 
     int cap = 0;
     for (uint64_t i = 0; i < n_kv; i++) {
+        size_t at = c.pos;
         char *key = cur_name(&c, "key", i);
         if (!key) return -1;
         g->kv = grow(g->kv, &cap, g->n_kv, sizeof *g->kv);
         struct gguf_kv *kv = &g->kv[g->n_kv++];
         memset(kv, 0, sizeof *kv);
         kv->key = key;
+        kv->at = at;
         if (cur_u32(&c, &kv->type))
             return pt_set_error("truncated type of key '%s' at byte %zu", key, c.pos);
         if (parse_value(&c, kv)) return -1;
+        kv->end = c.pos;
     }
     int dup = index_build(&g->kv_index, g->kv, sizeof *g->kv, g->n_kv);
     if (dup >= 0) return pt_set_error("duplicate key '%s'", g->kv[dup].key);
@@ -392,6 +397,7 @@ static int parse(gguf_file *g) {
         g->n_tensors++;
         if (parse_tensor_info(&c, t, &offsets[g->n_tensors - 1], g->alignment)) goto fail;
     }
+    g->info_end = c.pos;
     dup = index_build(&g->tensor_index, g->tensors, sizeof *g->tensors, g->n_tensors);
     if (dup >= 0) {
         pt_set_error("duplicate tensor name '%s'", g->tensors[dup].name);
@@ -426,26 +432,34 @@ fail:
     return -1;
 }
 
+static int skip_checksums(void) { /* to read a damaged file on purpose */
+    const char *skip = getenv("PETIT_SKIP_CHECKSUM");
+    return skip && !strcmp(skip, "1");
+}
+
 gguf_file *gguf_open_mem(const void *buf, size_t n) {
     gguf_file *g = pt_calloc(1, sizeof *g);
     g->base = buf;
     g->size = buf ? n : 0;
-    if (parse(g)) {
+    if (parse(g) || (!skip_checksums() && gguf_meta_verify(g) < 0)) {
         file_free(g);
         return NULL;
     }
     return g;
 }
 
-gguf_file *gguf_open(const char *path) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+static gguf_file *open_path(const char *path, int check) {
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+     * below like anything else that is not a regular file */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         pt_set_error("%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        pt_set_error("%s: not a regular file", path);
+        if (fstat(fd, &st) != 0) pt_set_error("%s: cannot open: %s", path, strerror(errno));
+        else pt_set_error("%s: is %s, not a regular file", path, pt_file_kind(st.st_mode));
         close(fd);
         return NULL;
     }
@@ -469,7 +483,7 @@ gguf_file *gguf_open(const char *path) {
     g->base = base;
     g->size = size;
     g->mapped = 1;
-    if (parse(g)) {
+    if (parse(g) || (check && !skip_checksums() && gguf_meta_verify(g) < 0)) {
         char msg[900];
         snprintf(msg, sizeof msg, "%s", pt_error());
         pt_set_error("%s: %s", path, msg);
@@ -478,6 +492,9 @@ gguf_file *gguf_open(const char *path) {
     }
     return g;
 }
+
+gguf_file *gguf_open(const char *path) { return open_path(path, 1); }
+gguf_file *gguf_open_unchecked(const char *path) { return open_path(path, 0); }
 
 void gguf_close(gguf_file *g) {
     if (g) file_free(g);
@@ -1058,11 +1075,42 @@ uint64_t gguf_file_data_hash(const gguf_file *g) {
     return h;
 }
 
+/* the hash of the header's bytes [0, info_end) without the entry [at, end)
+ * of the metadata checksum itself */
+static uint64_t meta_hash(const uint8_t *p, size_t at, size_t end, size_t info_end) {
+    const void *d[2] = {p, p + end};
+    size_t nb[2] = {at, info_end - end};
+    return gguf_data_hash(d, nb, 2);
+}
+
+size_t gguf_header_end(const gguf_file *g) { return g->info_end; }
+
+uint64_t gguf_file_meta_hash(const gguf_file *g) {
+    int i = gguf_find_key(g, GGUF_META_CHECKSUM_KEY);
+    size_t at = i < 0 ? g->info_end : g->kv[i].at, end = i < 0 ? g->info_end : g->kv[i].end;
+    return meta_hash(g->base, at, end, g->info_end);
+}
+
+int gguf_meta_verify(const gguf_file *g) {
+    int i = gguf_find_key(g, GGUF_META_CHECKSUM_KEY);
+    if (i < 0) return 0;
+    const struct gguf_kv *kv = &g->kv[i];
+    if (kv->type != GGUF_V_U64)
+        return pt_set_error("the file is damaged: %s is %s, not u64", GGUF_META_CHECKSUM_KEY,
+                            gguf_vtype_name(kv->type));
+    uint64_t want, got = gguf_file_meta_hash(g);
+    memcpy(&want, kv->data, 8);
+    if (got != want)
+        return pt_set_error("the file is damaged: its metadata does not match its checksum "
+                            "(%016llx, stored %016llx)", (unsigned long long)got, (unsigned long long)want);
+    return 1;
+}
+
 int gguf_verify(const gguf_file *g) {
     uint64_t want;
+    if (skip_checksums()) return 0;
+    if (gguf_meta_verify(g) < 0) return -1;
     if (gguf_find_key(g, GGUF_CHECKSUM_KEY) < 0) return 0;
-    const char *skip = getenv("PETIT_SKIP_CHECKSUM"); /* to read a damaged file on purpose */
-    if (skip && !strcmp(skip, "1")) return 0;
     if (gguf_get_u64(g, GGUF_CHECKSUM_KEY, &want)) return -1;
     uint64_t got = gguf_file_data_hash(g);
     if (got != want)
@@ -1080,6 +1128,7 @@ int gguf_write(gguf_writer *w, const char *path) {
         gguf_set_u64(w, GGUF_CHECKSUM_KEY, gguf_data_hash(d, nb, w->n_t));
         free(d), free(nb);
     }
+    gguf_set_u64(w, GGUF_META_CHECKSUM_KEY, 0); /* its value is filled in below */
     uint64_t alignment = GGUF_DEFAULT_ALIGNMENT;
     for (int i = 0; i < w->n_kv; i++) {
         if (strcmp(w->kv[i].key, "general.alignment")) continue;
@@ -1095,10 +1144,14 @@ int gguf_write(gguf_writer *w, const char *path) {
     put_u32(&h, 3);
     put_u64(&h, (uint64_t)w->n_t);
     put_u64(&h, (uint64_t)w->n_kv);
+    size_t meta_at = 0, meta_end = 0;
     for (int i = 0; i < w->n_kv; i++) {
+        int meta = !strcmp(w->kv[i].key, GGUF_META_CHECKSUM_KEY);
+        if (meta) meta_at = h.len;
         put_str(&h, w->kv[i].key);
         put_u32(&h, w->kv[i].type);
         put(&h, w->kv[i].val, w->kv[i].len);
+        if (meta) meta_end = h.len;
     }
     uint64_t off = 0;
     for (int i = 0; i < w->n_t; i++) {
@@ -1109,6 +1162,10 @@ int gguf_write(gguf_writer *w, const char *path) {
         put_u32(&h, t->type);
         put_u64(&h, off);
         off = align_up(off + t->nbytes, alignment);
+    }
+    { /* the metadata checksum: every header byte but its own entry's */
+        uint64_t mh = meta_hash(h.p, meta_at, meta_end, h.len);
+        memcpy(h.p + meta_end - 8, &mh, 8);
     }
     static const uint8_t zeros[64];
     uint64_t pad = align_up(h.len, alignment) - h.len;

@@ -72,7 +72,13 @@ typedef struct {
 
 typedef struct gguf_file gguf_file;
 
+/* Opens and validates; a file whose metadata checksum does not match is
+ * refused (see below). Anything but a regular file is refused before it is
+ * read (a FIFO does not block). */
 gguf_file *gguf_open(const char *path);
+/* the same without the metadata checksum, for `petit info` to describe a
+ * damaged file (gguf_meta_verify then says what is wrong) */
+gguf_file *gguf_open_unchecked(const char *path);
 /* parse from memory the caller keeps alive (fuzzing, tests); tensor data is
  * aligned relative to buf, so buf should be aligned at least as much as the
  * tensor types need (malloc's alignment is enough) */
@@ -89,7 +95,19 @@ void gguf_close(gguf_file *g);
 #define GGUF_CHECKSUM_KEY "petit.data_checksum"
 uint64_t gguf_data_hash(const void *const *data, const size_t *nbytes, int n);
 uint64_t gguf_file_data_hash(const gguf_file *g); /* of an open file's tensors */
-int gguf_verify(const gguf_file *g);
+int gguf_verify(const gguf_file *g); /* the metadata checksum, then the data checksum */
+/* Metadata checksum. gguf_write also stores GGUF_META_CHECKSUM_KEY (u64):
+ * the same hash over every byte of the file before the tensor data (magic,
+ * counts, every key and value, tokenizer arrays included, and the tensor
+ * infos) except that entry's own bytes; with the data checksum this covers
+ * every byte but the alignment padding. gguf_open and gguf_open_mem check it
+ * (cheap: the header only) unless PETIT_SKIP_CHECKSUM=1. gguf_meta_verify:
+ * 1 it matches, 0 the file has none (written before it existed: read as
+ * before), -1 it does not match (error set). */
+#define GGUF_META_CHECKSUM_KEY "petit.meta_checksum"
+int gguf_meta_verify(const gguf_file *g);
+uint64_t gguf_file_meta_hash(const gguf_file *g); /* what the key should hold */
+size_t gguf_header_end(const gguf_file *g); /* the end of the tensor infos */
 
 uint32_t gguf_version(const gguf_file *g);     /* 3 (version 2, same layout, is read too) */
 uint32_t gguf_alignment(const gguf_file *g);   /* general.alignment or 32 */

@@ -45,7 +45,7 @@ static int exists(const char *dir, const char *file) {
 static json_value *read_json(const char *dir, const char *file) {
     char *p = path_in(dir, file);
     size_t n;
-    char *text = pt_read_file(p, &n);
+    char *text = pt_check_regular(p) ? NULL : pt_read_file(p, &n);
     json_value *v = NULL;
     if (!text) pt_set_error("%s: cannot read", p);
     else if (!(v = json_parse(text, n))) {

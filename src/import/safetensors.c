@@ -80,12 +80,14 @@ static int parse_entry(const char *path, const char *name, const json_value *v, 
 }
 
 st_file *st_open(const char *path) {
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO must not block: refused below */
     if (fd < 0) return pt_set_error("%s: cannot open", path), NULL;
     struct stat sb;
     if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+        int known = fstat(fd, &sb) == 0;
         close(fd);
-        return pt_set_error("%s: not a regular file", path), NULL;
+        if (!known) return pt_set_error("%s: cannot open", path), NULL;
+        return pt_set_error("%s: is %s, not a regular file", path, pt_file_kind(sb.st_mode)), NULL;
     }
     st_file *f = pt_calloc(1, sizeof *f);
     f->size = (size_t)sb.st_size;

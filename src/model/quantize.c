@@ -296,10 +296,9 @@ const float *pt_calib_scales(const pt_calib *c) { return c ? c->scale : NULL; }
 static const char calib_magic[8] = {'P', 'T', 'C', 'A', 'L', 'I', 'B', '1'};
 
 int pt_calib_save(const pt_calib *c, const char *path, uint64_t key) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return pt_set_error("%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return pt_set_error("%s: %s", tmp, strerror(errno));
+    pt_atomic_file af;
+    if (pt_atomic_open(&af, path)) return -1;
+    FILE *f = af.f;
     const pt_model *m = c->m;
     int32_t nt = m->n_tensors;
     int64_t fn = c->fisher_n;
@@ -312,17 +311,17 @@ int pt_calib_save(const pt_calib *c, const char *path, uint64_t key) {
         ok = fwrite(&has, 1, 1, f) == 1 && fwrite(&rows, 8, 1, f) == 1 && fwrite(&c->fisher[i], 8, 1, f) == 1 &&
              (!has || fwrite(c->H[i], sizeof(double), n, f) == n);
     }
-    if (fclose(f) || !ok || rename(tmp, path)) {
+    if (!ok) {
         int e = errno;
-        remove(tmp);
-        return pt_set_error("%s: %s", path, strerror(e ? e : EIO));
+        pt_atomic_abort(&af);
+        return pt_set_error("%s: write failed: %s", path, strerror(e ? e : EIO));
     }
-    return 0;
+    return pt_atomic_commit(&af);
 }
 
 int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    FILE *f = pt_check_regular(path) ? NULL : fopen(path, "rb");
     if (!f) return 1;
     char magic[8];
     uint64_t k;

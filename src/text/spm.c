@@ -498,6 +498,7 @@ spm_model *spm_load_mem(const void *buf, size_t n) {
 
 spm_model *spm_load_file(const char *path) {
     size_t n;
+    if (pt_check_regular(path)) return NULL; /* a FIFO would block the read */
     char *buf = pt_read_file(path, &n);
     if (!buf) return NULL;
     spm_model *m = spm_load_mem(buf, n);

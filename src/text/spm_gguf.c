@@ -168,6 +168,7 @@ fail:
 
 spm_model *spm_load_auto(const char *path, int target_side) {
     char magic[4] = {0};
+    if (pt_check_regular(path)) return NULL; /* a FIFO would block the read */
     FILE *f = fopen(path, "rb");
     if (f) {
         size_t got = fread(magic, 1, 4, f);

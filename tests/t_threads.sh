@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# t_threads.sh: petit runs its OpenMP threads with OMP_WAIT_POLICY=passive
+# (waiting threads sleep instead of spinning, which on a busy machine cost
+# several times the time: BENCHMARKS.md, "Threads on a busy machine"), unless
+# the user set a policy, which wins. Checked in the environment of a running
+# `petit translate` (what the OpenMP runtime read at start), not by timing.
+set -u
+P=${PETIT:-build/petit}
+W=$(mktemp -d)
+SPID=
+trap '[ -n "$SPID" ] && kill $SPID 2>/dev/null; rm -rf "$W"' EXIT
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+"$P" --version | grep -q "^openmp: not built in" && { echo "skip: built without OpenMP"; exit 0; }
+
+# the environment of a translate that waits on its input (a FIFO kept open)
+env_of() { # $1: the OMP_WAIT_POLICY to start with ("" = unset); prints the running process's
+    mkfifo "$W/in"
+    sleep 30 > "$W/in" & SPID=$!
+    if [ -n "$1" ]; then OMP_WAIT_POLICY=$1 "$P" translate < "$W/in" > /dev/null 2>&1 &
+    else env -u OMP_WAIT_POLICY "$P" translate < "$W/in" > /dev/null 2>&1 & fi
+    local pid=$!
+    for i in $(seq 100); do # until the re-executed process has its final environment
+        tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -q '^OPENBLAS_NUM_THREADS=\|^OMP_WAIT_POLICY=' && break
+        sleep 0.05
+    done
+    tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep '^OMP_WAIT_POLICY=' || echo "none"
+    kill $SPID $pid 2>/dev/null; wait $pid 2>/dev/null; SPID=
+    rm -f "$W/in"
+}
+got=$(env_of "")
+[ "$got" = "OMP_WAIT_POLICY=passive" ] && ok "default: $got" || bad "default: '$got', want OMP_WAIT_POLICY=passive"
+got=$(env_of active)
+[ "$got" = "OMP_WAIT_POLICY=active" ] && ok "the user's policy wins: $got" || bad "user's active: '$got'"
+env -u OMP_WAIT_POLICY "$P" --version | grep -q "OMP_WAIT_POLICY=passive" && ok "--version says passive" \
+    || bad "--version: $("$P" --version | tail -1)"
+# translations do not depend on it
+echo "A man is riding a bike." > "$W/s.en"
+a=$(env -u OMP_WAIT_POLICY "$P" translate < "$W/s.en"); b=$(OMP_WAIT_POLICY=active "$P" translate < "$W/s.en")
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "same translation either way: $a" || bad "'$a' vs '$b'"
+exit $fail
