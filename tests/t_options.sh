@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t_options.sh: the command line's small promises.
 #  - --name=value means --name value, for the long options of every command
-#    (not inside vocab's --spm-arg value, not after a bare --)
+#    (not inside vocab's --spm-arg value, not after a bare --); a flag that
+#    takes no value, given one, is a usage error that says so
 #  - a missing file is named once ("nope.model: cannot open"), never
 #    "nope.model: nope.model: ..."
 #  - pack / quantize of a model with nothing to code say so (no "-nan")
@@ -37,6 +38,12 @@ CMDS
 "$P" translate --beam=0 < "$W/in.en" > /dev/null 2> "$W/err"; rc=$?
 [ $rc -eq 2 ] && grep -q "^petit translate: --beam: '0' is not an integer" "$W/err" && ok "--beam=0: checked like --beam 0" \
     || bad "--beam=0: exit $rc $(cat "$W/err")"
+# a flag that takes no value, given one: said so (not "unknown option '1'" or a file named 1)
+for cmd in "translate --verbose=1" "info --json=1 tests/data/gguf_py.gguf" "train --quiet=yes" "bleu --json=1 $W/in.en"; do
+    "$P" $cmd < "$W/in.en" > /dev/null 2> "$W/err"; rc=$?
+    f=${cmd#* }; f=${f%%=*}
+    [ $rc -eq 2 ] && grep -q -- "$f takes no value" "$W/err" && ok "$(head -1 "$W/err")" || bad "petit $cmd: exit $rc: $(head -1 "$W/err")"
+done
 if command -v spm_train > /dev/null; then
     "$P" vocab --input="$W/s.en" --output="$W/v" --size=400 --spm-arg --hard_vocab_limit=false --spm-arg --max_sentence_length=5000 > /dev/null 2> "$W/err" \
         && grep -q "max_sentence_length: 5000" "$W/v.log" && ok "vocab --opt=value; --spm-arg --key=value passed whole" \

@@ -29,6 +29,13 @@ int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf
 /* "petit NAME: PATH: <pt_error()>", without a second PATH when the library's
  * message already starts with it; returns 1 */
 int cli_fail_path(const char *cmd, const char *path);
+/* --name=value is split into two arguments before a command sees them
+ * (main.c). cli_split_flag(arg): the --name whose value arg was, or NULL.
+ * cli_unknown: the usage error for an argument a command does not take:
+ * "--quiet takes no value (in '--quiet=1')" for such a value, else
+ * "unknown option 'ARG'"; returns 2. */
+const char *cli_split_flag(const char *arg);
+int cli_unknown(const char *cmd, const char *arg);
 /* usage error: message plus "try 'petit NAME --help'"; returns 2 */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* where an option came from ("FILE:LINE" of a config file), or NULL; usage

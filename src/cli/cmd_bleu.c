@@ -196,7 +196,9 @@ static int parse_args(int argc, char **argv, args_t *a, int *stop) {
         } else if (!strcmp(s, "--")) {
             while (++i < argc) a->refs[a->nrefs++] = argv[i];
         } else if (s[0] == '-' && s[1]) {
-            return cli_usage(CMD, "unknown option '%s'", s);
+            return cli_unknown(CMD, s);
+        } else if (cli_split_flag(s)) {
+            return cli_unknown(CMD, s);
         } else {
             a->refs[a->nrefs++] = s;
         }

@@ -44,7 +44,7 @@ int cmd_decode(int argc, char **argv) {
         } else if (!strcmp(a, "--source")) {
             source = 1;
         } else {
-            return cli_usage("decode", "unknown argument '%s'", a);
+            return cli_unknown("decode", a);
         }
     }
     if (!model) return cli_usage("decode", "-m MODEL is required");

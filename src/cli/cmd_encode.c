@@ -57,7 +57,7 @@ int cmd_encode(int argc, char **argv) {
         } else if (!strcmp(a, "--target")) {
             target = 1;
         } else {
-            return cli_usage("encode", "unknown argument '%s'", a);
+            return cli_unknown("encode", a);
         }
     }
     if (!model) return cli_usage("encode", "-m MODEL is required");

@@ -40,6 +40,7 @@ int cmd_import(int argc, char **argv) {
             quiet = 1;
             continue;
         } else if (f[0] != '-' || !f[1]) {
+            if (cli_split_flag(f)) return cli_unknown("import", f);
             if (dir) return cli_usage("import", "one checkpoint directory only ('%s' and '%s')", dir, f);
             dir = f;
             continue;
@@ -48,7 +49,7 @@ int cmd_import(int argc, char **argv) {
         i++;
         if (!strcmp(f, "--from")) from = v;
         else if (!strcmp(f, "-o") || !strcmp(f, "--output")) out = v;
-        else return cli_usage("import", "unknown option '%s'", f);
+        else return cli_unknown("import", f);
     }
     if (!from) return cli_usage("import", "--from marian is required");
     if (strcmp(from, "marian")) return cli_usage("import", "--from '%s': only 'marian' is supported", from);

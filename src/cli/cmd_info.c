@@ -340,7 +340,9 @@ int cmd_info(int argc, char **argv) {
             if (i + 1 < argc && !path) path = argv[++i];
             if (i + 1 < argc) return cli_usage("info", "one FILE at a time");
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("info", "unknown option '%s'", a);
+            return cli_unknown("info", a);
+        } else if (cli_split_flag(a)) {
+            return cli_unknown("info", a);
         } else if (path) {
             return cli_usage("info", "one FILE at a time");
         } else {

@@ -79,7 +79,7 @@ int cmd_pack(int argc, char **argv) {
         else if (!strcmp(f, "--threads")) {
             if (cli_int("pack", f, v, 0, 1024, &x)) return 2;
             threads = (int)x;
-        } else return cli_usage("pack", "unknown option '%s'", f);
+        } else return cli_unknown("pack", f);
     }
     if (!in || !out) return cli_usage("pack", "-m MODEL and -o OUT are required");
     if (!have_lambda) return cli_usage("pack", "--lambda L is required (try 0.05)");

@@ -464,7 +464,9 @@ int cmd_plot(int argc, char **argv) {
             if (i + 1 < argc && !path) path = argv[++i];
             if (i + 1 < argc) return cli_usage("plot", "one METRICS file at a time");
         } else if (a[0] == '-' && a[1]) {
-            return cli_usage("plot", "unknown option '%s'", a);
+            return cli_unknown("plot", a);
+        } else if (cli_split_flag(a)) {
+            return cli_unknown("plot", a);
         } else if (path) {
             return cli_usage("plot", "one METRICS file at a time");
         } else {

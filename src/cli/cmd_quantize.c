@@ -242,7 +242,7 @@ int cmd_quantize(int argc, char **argv) {
         else if (!strcmp(f, "--threads")) {
             if (cli_int("quantize", f, v, 0, 1024, &x)) return 2;
             threads = (int)x;
-        } else return cli_usage("quantize", "unknown option '%s'", f);
+        } else return cli_unknown("quantize", f);
     }
     if (!in || !out) return cli_usage("quantize", "-m MODEL and -o OUT are required");
     if (type < 0) return cli_usage("quantize", "--type q8|q4 is required");

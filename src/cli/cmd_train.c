@@ -258,7 +258,7 @@ static int parse_args(train_args *a, int argc, char **argv, int depth) {
 #undef INT
 #undef MINT
 #undef FLT
-        return cli_usage(CMD, "unknown option '%s'", f);
+        return cli_unknown(CMD, f);
     }
     return 0;
 }

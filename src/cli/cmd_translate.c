@@ -252,7 +252,9 @@ int cmd_translate(int argc, char **argv) {
         } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
             verbose = 1;
         } else if (f[0] == '-' && f[1]) {
-            return cli_usage("translate", "unknown option '%s'", f);
+            return cli_unknown("translate", f);
+        } else if (cli_split_flag(f)) { /* --verbose=1 */
+            return cli_unknown("translate", f);
         } else { /* a positional argument: the input file ("-": standard input) */
             if (input) return cli_usage("translate", "one input file at a time ('%s' and '%s')", input, f);
             input = f;

@@ -201,7 +201,7 @@ int cmd_vocab(int argc, char **argv) {
             else if (!strcmp(a, "--threads")) rc = cli_int(C, a, v, 1, 1024, &threads) ? 2 : 0;
             else if (!strcmp(a, "--user-symbols")) user = v;
             else if (!strcmp(a, "--spm-arg")) extra[n_extra++] = v;
-            else rc = cli_usage(C, "unknown argument '%s'", a);
+            else rc = cli_unknown(C, a);
         }
     }
     if (rc) goto out;

@@ -80,6 +80,21 @@ static void thread_pools_env(char **argv) {
  * bare "--", and the argument after --spm-arg (passed to spm_train as it
  * is, often itself --key=value). Returns the new argv (argc in *argc), one
  * block (the pointers, then copies of the split names) for free(). */
+static struct { const char *flag, *value; } splits[64]; /* what was split, to name it in errors */
+static int n_splits;
+
+const char *cli_split_flag(const char *arg) {
+    for (int i = 0; i < n_splits; i++)
+        if (splits[i].value == arg) return splits[i].flag;
+    return NULL;
+}
+
+int cli_unknown(const char *cmd, const char *arg) {
+    const char *flag = cli_split_flag(arg);
+    if (flag) return cli_usage(cmd, "%s takes no value (in '%s=%s')", flag, flag, arg);
+    return cli_usage(cmd, "unknown option '%s'", arg);
+}
+
 static char **split_long_options(int *argc, char **argv) {
     size_t bytes = 0;
     for (int i = 0; i < *argc; i++) bytes += strlen(argv[i]) + 1;
@@ -96,6 +111,7 @@ static char **split_long_options(int *argc, char **argv) {
             out[n++] = names;
             names += eq - a + 1;
             out[n++] = eq + 1;
+            if (n_splits < 64) splits[n_splits].flag = out[n - 2], splits[n_splits++].value = out[n - 1];
         }
         if (i >= 2 && !strcmp(a, "--")) rest = 1;
         if (i >= 2 && !strcmp(a, "--spm-arg") && i + 1 < *argc) out[n++] = argv[++i];
