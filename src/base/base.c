@@ -3,6 +3,7 @@
 #include "base.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
@@ -316,4 +317,27 @@ int pt_utf8_valid(const char *s, size_t n) {
         i += (size_t)l;
     }
     return 1;
+}
+
+/* ---- per-thread cleanup ---------------------------------------------- */
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static _Thread_local void (*exit_fns[8])(void);
+static _Thread_local int n_exit_fns;
+
+static void run_exit_fns(void *unused) {
+    (void)unused;
+    while (n_exit_fns > 0) exit_fns[--n_exit_fns]();
+}
+
+static void make_exit_key(void) { pthread_key_create(&exit_key, run_exit_fns); }
+
+void pt_thread_atexit(void (*fn)(void)) {
+    for (int i = 0; i < n_exit_fns; i++)
+        if (exit_fns[i] == fn) return;
+    PT_ASSERT(n_exit_fns < 8);
+    pthread_once(&exit_once, make_exit_key);
+    exit_fns[n_exit_fns++] = fn;
+    pthread_setspecific(exit_key, (void *)1); /* non-NULL: the destructor runs */
 }

@@ -33,6 +33,11 @@ void *pt_realloc(void *p, size_t n);
 char *pt_strdup(const char *s);
 /* 64-byte aligned, zeroed; free with pt_free_aligned */
 void *pt_alloc_aligned(size_t n);
+/* Run fn when the calling thread exits (once per thread and fn, at most 8
+ * per thread): frees a thread's _Thread_local scratch, which would otherwise
+ * leak with every application thread that translated. The process's main
+ * thread does not run them (its memory goes with the process). */
+void pt_thread_atexit(void (*fn)(void));
 void pt_free_aligned(void *p);
 /* Large zeroed buffers whose pages cost memory only once touched (mmap):
  * a buffer sized for the worst case holds only what is written to it */

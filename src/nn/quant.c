@@ -410,8 +410,18 @@ static _Thread_local int8_t *t_qx;
 static _Thread_local float *t_dx, *t_wf, *t_yc, *t_wp;
 static _Thread_local size_t t_qx_cap, t_dx_cap, t_wf_cap, t_yc_cap, t_wp_cap;
 
+static _Thread_local int t_registered;
+
+/* this thread's scratch, freed when it exits (pt_thread_atexit) */
+static void release_scratch(void) {
+    pt_free_aligned(t_qx), pt_free_aligned(t_dx), pt_free_aligned(t_wf), pt_free_aligned(t_yc), pt_free_aligned(t_wp);
+    t_qx = NULL, t_dx = t_wf = t_yc = t_wp = NULL;
+    t_qx_cap = t_dx_cap = t_wf_cap = t_yc_cap = t_wp_cap = 0;
+}
+
 static void *grow(void *p, size_t *cap, size_t need) {
     if (need <= *cap) return p;
+    if (!t_registered) t_registered = 1, pt_thread_atexit(release_scratch);
     pt_free_aligned(p);
     *cap = need;
     return pt_alloc_aligned(need);

@@ -82,6 +82,7 @@ typedef struct {
 } scratch;
 
 static _Thread_local scratch tls;
+static _Thread_local int tls_registered; /* spm_scratch_release runs at the thread's exit */
 
 void spm_scratch_release(void) {
     free(tls.norm);
@@ -310,6 +311,7 @@ static size_t bpe_segment(const spm_model *m, scratch *s, const char *norm, size
 static size_t segment(const spm_model *m, const char *text, size_t len, size_t *first,
                       size_t *norm_len) {
     scratch *s = &tls;
+    if (!tls_registered) tls_registered = 1, pt_thread_atexit(spm_scratch_release);
     size_t size = spm_normalize(m, text, len, &s->norm, &s->norm_cap);
     *norm_len = size;
     if (size == 0) {
