@@ -103,8 +103,7 @@ petit_translator *petit_translator_new(const petit_model *pm, const petit_option
     if (t->o.beam < 1) t->o.beam = 1;
     if (t->o.nbest < 1) t->o.nbest = 1;
     if (t->o.nbest > 2 * t->o.beam) t->o.nbest = 2 * t->o.beam;
-    if (t->o.threads <= 0) t->o.threads = default_threads(); /* chosen once, for this translator */
-    nn_set_threads(t->o.threads);
+    if (t->o.threads <= 0) t->o.threads = default_threads(); /* chosen once; set by each translate call */
     t->dec = pt_decoder_new(&pm->m);
     pt_decoder_set_f16(t->dec, !t->o.float_cache);
     return t;

@@ -321,8 +321,7 @@ int pt_model_init(pt_model *m, const pt_config *cfg) {
 void pt_model_view(const pt_model *m, float *block, pt_model *view) {
     PT_ASSERT(!m->n_quant && !m->pk); /* a training model */
     *view = *m;
-    view->mem = block;
-    view->mapped = 1; /* not the view's to free */
+    view->mem = block; /* the caller's: pt_model_view_free leaves it */
     pt_params_point(m, block, &view->p);
     view->w = pt_calloc((size_t)m->n_tensors, sizeof(nn_weight));
     resolve_weights(m, block, view->w, NULL);
