@@ -13,6 +13,7 @@ fail=0
 ok() { echo "ok   $*"; }
 bad() { echo "FAIL $*"; fail=1; }
 "$P" --version | grep -q "^openmp: not built in" && { echo "skip: built without OpenMP"; exit 0; }
+BLAS=$("$P" --version | head -1 | grep -o openblas) # then petit re-executes itself with OPENBLAS_NUM_THREADS=1
 
 # the environment of a translate that waits on its input (a FIFO kept open)
 env_of() { # $1: the OMP_WAIT_POLICY to start with ("" = unset); prints the running process's
@@ -21,11 +22,21 @@ env_of() { # $1: the OMP_WAIT_POLICY to start with ("" = unset); prints the runn
     if [ -n "$1" ]; then OMP_WAIT_POLICY=$1 "$P" translate < "$W/in" > /dev/null 2>&1 &
     else env -u OMP_WAIT_POLICY "$P" translate < "$W/in" > /dev/null 2>&1 & fi
     local pid=$!
-    for i in $(seq 100); do # until the re-executed process has its final environment
-        tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -q '^OPENBLAS_NUM_THREADS=\|^OMP_WAIT_POLICY=' && break
+    # until petit runs with its final environment: not the shell forked to exec it (its
+    # cmdline names no translate), nor the first petit before it re-executes itself with
+    # OPENBLAS_NUM_THREADS=1 added. One read decides, so an exec in between cannot blank it.
+    # On a loaded machine this takes a while: up to 10 s.
+    local e got=none
+    for i in $(seq 200); do
+        if tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q ' translate'; then
+            e=$(tr '\0' '\n' < /proc/$pid/environ 2>/dev/null)
+            if { [ -z "$BLAS" ] || grep -q '^OPENBLAS_NUM_THREADS=1$' <<<"$e"; } && grep -q '^OMP_WAIT_POLICY=' <<<"$e"; then
+                got=$(grep '^OMP_WAIT_POLICY=' <<<"$e"); break
+            fi
+        fi
         sleep 0.05
     done
-    tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep '^OMP_WAIT_POLICY=' || echo "none"
+    echo "$got"
     kill $SPID $pid 2>/dev/null; wait $pid 2>/dev/null; SPID=
     rm -f "$W/in"
 }
