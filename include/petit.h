@@ -62,6 +62,9 @@ typedef struct {
                            * program starts (petit translate sets it for itself). */
     int float_cache;      /* 1: attention caches in float; 0 (default): half floats, half the memory */
     int allow_unk;        /* 0 (default): never emit the unknown token (printed as ⁇) */
+    int shortlist;        /* 1 (default): a model with a lexical shortlist (petit shortlist)
+                           * computes the output layer over the batch's shortlisted pieces
+                           * only; 0: over the whole vocabulary (exact) */
 } petit_options;
 
 PETIT_API const char *petit_last_error(void);
@@ -70,6 +73,8 @@ PETIT_API petit_model *petit_model_load(const char *path);
 PETIT_API void petit_model_free(petit_model *m);
 /* the longest source, in tokens including EOS; longer input is truncated */
 PETIT_API int petit_model_max_len(const petit_model *m);
+/* 1 if the model file carries a lexical shortlist (petit_options.shortlist) */
+PETIT_API int petit_model_has_shortlist(const petit_model *m);
 
 PETIT_API void petit_options_default(petit_options *o);
 PETIT_API petit_translator *petit_translator_new(const petit_model *m, const petit_options *o);

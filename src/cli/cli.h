@@ -20,6 +20,7 @@ int cmd_decode(int argc, char **argv);
 int cmd_bleu(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_average(int argc, char **argv);
+int cmd_shortlist(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_import(int argc, char **argv);

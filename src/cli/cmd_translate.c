@@ -51,6 +51,9 @@ static const char *usage_text =
     "  --allow-unk             let the model emit the unknown token (printed as ⁇); by\n"
     "                          default it never does, as older vocabularies without byte\n"
     "                          fallback would otherwise print it for digits and symbols\n"
+    "  --shortlist on|off      a model with a lexical shortlist (petit shortlist) scores\n"
+    "                          only the batch's shortlisted pieces (on, the default);\n"
+    "                          off: the whole vocabulary, exact and slower\n"
     "  --verbose               a summary (lines, words/s) on stderr at the end\n"
     "\n"
     "A long option's value may also follow an '=' (--beam=4). OpenMP's threads wait\n"
@@ -249,6 +252,10 @@ int cmd_translate(int argc, char **argv) {
             o.float_cache = 1;
         } else if (!strcmp(f, "--allow-unk")) {
             o.allow_unk = 1;
+        } else if (!strcmp(f, "--shortlist")) {
+            if (!v || (strcmp(v, "on") && strcmp(v, "off")))
+                return cli_usage("translate", "--shortlist takes on or off%s%s%s", v ? " (not '" : "", v ? v : "", v ? "')" : "");
+            o.shortlist = !strcmp(v, "on"), i++;
         } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
             verbose = 1;
         } else if (f[0] == '-' && f[1]) {

@@ -30,6 +30,7 @@ static const struct {
     {"quantize", cmd_quantize, "a float model to 8- or 4-bit integer weights (RTN, GPTQ)"},
     {"pack", cmd_pack, "a float model to an entropy-coded one (ECQ + rANS)"},
     {"import", cmd_import, "a Hugging Face MarianMT (OPUS-MT) checkpoint to a petit model"},
+    {"shortlist", cmd_shortlist, "learn a lexical shortlist and add it to a model (faster decoding)"},
     {"average", cmd_average, "the mean of several float models' weights (checkpoint averaging)"},
     {"info", cmd_info, "describe a model or checkpoint file"},
 };

@@ -16,6 +16,7 @@ void pt_decode_opts_default(pt_decode_opts *o) {
     o->max_len_b = 10.0f;
     o->nbest = 1;
     o->allow_unk = 0;
+    o->shortlist = 1;
 }
 
 /* The self-attention cache of one kind of head (nn.h's NN_HEAD_*): heads
@@ -78,6 +79,19 @@ struct pt_decoder {
     long steps;
     double *prof_step, *prof_attn; /* (prof_cap) per-position timings, or NULL */
     int prof_cap;
+    /* the shortlist, and this batch's output layer over its union: sel[i]
+     * is the token of logit column i (ascending), sub_w those rows of the
+     * output embedding (F32: packed as the model's, the same bits per row) */
+    const pt_shortlist *sl;
+    int use_sl, n_sel;
+    int *sel;
+    unsigned char *mark;
+    nn_weight sub_w;
+    nn_pmat sub_pk;
+    char *sub_data;
+    float *sub_b, *sub_pk_mem;
+    int sub_cap; /* rows sub_data, sub_b, sub_pk_mem hold */
+    int col_pad, col_unk; /* the logit columns of PAD and UNK */
 };
 
 void pt_decoder_profile(pt_decoder *d, double *step_s, double *self_attn_s, int cap) {
@@ -103,11 +117,58 @@ static void free_buffers(pt_decoder *d) {
 void pt_decoder_free(pt_decoder *d) {
     if (!d) return;
     free_buffers(d);
+    free(d->sel), free(d->mark), free(d->sub_data), free(d->sub_b), pt_free_aligned(d->sub_pk_mem);
     pt_acts_free(d->enc);
     free(d);
 }
 
 long pt_decode_steps(const pt_decoder *d) { return d->steps; }
+
+void pt_decoder_set_shortlist(pt_decoder *d, const pt_shortlist *sl) {
+    d->sl = sl;
+    if (sl && !d->sel) {
+        d->sel = pt_malloc((size_t)d->m->cfg.vocab * sizeof(int));
+        d->mark = pt_calloc((size_t)d->m->cfg.vocab, 1);
+    }
+}
+
+int pt_decode_rows(const pt_decoder *d) { return d->use_sl ? d->n_sel : d->m->cfg.vocab; }
+
+/* The batch's union of shortlisted pieces, and the output layer's rows for
+ * them. EOS is always in; so are PAD and UNK, masked after the softmax as
+ * without a shortlist, so that the union of every piece is exact decoding. */
+static void shortlist_rows(pt_decoder *d, const int *const *src, const int *src_len, int B) {
+    const pt_model *m = d->m;
+    const pt_config *c = &m->cfg;
+    int always[3] = {c->eos_id, c->pad_id, c->unk_id};
+    int n = d->n_sel = pt_shortlist_select(d->sl, src, src_len, B, always, 3, NULL, 0, c->vocab, d->sel, d->mark);
+    for (int i = 0; i < n; i++) {
+        if (d->sel[i] == c->pad_id) d->col_pad = i;
+        if (d->sel[i] == c->unk_id) d->col_unk = i;
+    }
+    const nn_weight *W = PT_W(m, tok_emb, 0);
+    size_t rb = W->type == NN_F32 ? (size_t)W->in * sizeof(float) : nn_qrow_bytes(W->type, W->in);
+    if (n > d->sub_cap) {
+        free(d->sub_data), free(d->sub_b), pt_free_aligned(d->sub_pk_mem);
+        d->sub_data = pt_malloc((size_t)n * rb);
+        d->sub_b = pt_malloc((size_t)n * sizeof(float));
+        d->sub_pk_mem = W->type == NN_F32 ? pt_alloc_aligned(nn_pmat_floats(W->in, n) * sizeof(float)) : NULL;
+        d->sub_cap = n;
+    }
+    for (int i = 0; i < n; i++) {
+        char *dst = d->sub_data + (size_t)i * rb;
+        if (W->type == NN_F32) {
+            const float *r = nn_weight_row(W, d->sel[i], (float *)dst);
+            if (r != (const float *)dst) memcpy(dst, r, rb);
+        } else memcpy(dst, (const char *)W->data + (size_t)d->sel[i] * rb, rb);
+        d->sub_b[i] = m->p.out_b[d->sel[i]];
+    }
+    d->sub_w = (nn_weight){W->type, W->in, n, d->sub_data, NULL};
+    if (W->type == NN_F32 && W->pk) { /* the model's kernel, so each row's logit is the same bits */
+        nn_pmat_pack(&d->sub_pk, d->sub_pk_mem, (const float *)d->sub_data, W->in, n);
+        d->sub_w.pk = &d->sub_pk;
+    }
+}
 
 /* n zeroed bytes of their own pages, freed by free_buffers */
 static void *grab_bytes(pt_decoder *d, size_t n) {
@@ -322,7 +383,7 @@ static void step(pt_decoder *d, int R, int t) {
         .qkv = d->qkv, .ctx = d->ctx, .cq = d->qkv, .cctx = d->ctx, .up = d->up, .act = d->up,
     };
     for (int l = 0; l < c->dec_layers; l++) pt_dec_layer(m, l, &L, d->o, R, &at, 0);
-    pt_dec_logits(m, d->logits, d->x, d->h, d->mean, d->rstd, R);
+    pt_dec_logits(m, d->use_sl ? &d->sub_w : NULL, d->sub_b, d->logits, d->x, d->h, d->mean, d->rstd, R);
     d->steps++;
     if (prof) d->prof_step[t] = pt_time() - t_step, d->prof_attn[t] = sa.t_attn;
 }
@@ -459,6 +520,10 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
         if (mx + 1 > T) T = mx + 1;
     }
     reserve(d, B, S, K, T);
+    d->use_sl = d->sl && o->shortlist;
+    d->col_pad = c->pad_id, d->col_unk = c->unk_id;
+    if (d->use_sl) shortlist_rows(d, src, src_len, B);
+    const int Vr = d->use_sl ? d->n_sel : V; /* logit columns: column i is token sel[i] */
     T = d->cap_T, S = d->cap_S; /* strides of the buffers */
     int Smax = 1;
     for (int b = 0; b < B; b++) {
@@ -496,16 +561,16 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     d->steps = 0;
     for (int t = 0; R > 0; t++) {
         step(d, R, t);
-        log_softmax(d->logits, R, V);
+        log_softmax(d->logits, R, Vr);
         if (c->mask_pad) /* after the normalization, as generate's bad_words_ids */
-            for (int r = 0; r < R; r++) d->logits[(size_t)r * V + c->pad_id] = -INFINITY;
+            for (int r = 0; r < R; r++) d->logits[(size_t)r * Vr + d->col_pad] = -INFINITY;
         if (!o->allow_unk) /* a vocabulary with byte fallback never needs UNK */
-            for (int r = 0; r < R; r++) d->logits[(size_t)r * V + c->unk_id] = -INFINITY;
+            for (int r = 0; r < R; r++) d->logits[(size_t)r * Vr + d->col_unk] = -INFINITY;
         int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
         /* each sentence's 2K best candidates over its rows, sentences in parallel */
-#pragma omp parallel for schedule(dynamic, 1) if ((long)R * V > 65536)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)R * Vr > 65536)
         for (int b = 0; b < B; b++)
-            if (d->active[b]) sentence_candidates(d, b, 2 * K, V);
+            if (d->active[b]) sentence_candidates(d, b, 2 * K, Vr);
         int nR = 0;
         for (int b = 0; b < B; b++) {
             if (!d->active[b]) continue;
@@ -514,7 +579,7 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
             const float *csc = d->cand_score + (size_t)b * d->K2;
             int live = 0, start = nR;
             for (int k = 0; k < nc && live < K && d->n_fin[b] < K; k++) {
-                int r = r0 + crow[k], v = ctok[k];
+                int r = r0 + crow[k], v = d->use_sl ? d->sel[ctok[k]] : ctok[k];
                 if (v == c->eos_id) {
                     add_finished(d, b, hist + (size_t)r * T, t, t + 1, csc[k], o->len_penalty);
                 } else {

@@ -14,6 +14,7 @@
 #ifndef PETIT_DECODE_H
 #define PETIT_DECODE_H
 
+#include "decode/shortlist.h"
 #include "model/model.h"
 
 typedef struct {
@@ -25,6 +26,8 @@ typedef struct {
     int allow_unk;     /* 0 (default): UNK is never emitted, its log-probability
                           is -inf after the normalization (as CTranslate2's
                           disable_unk); 1: it competes like any token */
+    int shortlist;     /* 1 (default): the decoder's shortlist, if it has one, decides
+                          the output layer's rows; 0: all V (exact decoding) */
 } pt_decode_opts;
 
 void pt_decode_opts_default(pt_decode_opts *o);
@@ -39,6 +42,15 @@ void pt_decoder_free(pt_decoder *d);
  * arithmetic stays in float. Off by default: the reference tests hold the
  * float caches to float64 to 2e-4. */
 void pt_decoder_set_f16(pt_decoder *d, int on);
+
+/* Decode with a lexical shortlist (decode/shortlist.h; borrowed, NULL:
+ * none): each pt_decode call computes the output layer and the softmax over
+ * the union of the shortlist's pieces for its source sentences only, so
+ * hypotheses are made of those pieces. With every piece in the union the
+ * logits are the same bits as without a shortlist. */
+void pt_decoder_set_shortlist(pt_decoder *d, const pt_shortlist *sl);
+/* rows of the output layer the last pt_decode used (V without a shortlist) */
+int pt_decode_rows(const pt_decoder *d);
 
 /* Translate B sentences: src[b] holds src_len[b] ids ending with EOS (at
  * most the model's max_len). Returns 0, or -1 with an error. */

@@ -15,6 +15,8 @@ struct petit_model {
     gguf_file *g;      /* the mapping; weights are used in place */
     pt_model m;
     spm_model *src_sp, *tgt_sp; /* tgt_sp NULL: one vocabulary for both */
+    pt_shortlist sl;   /* has_sl: the file's lexical shortlist (in the mapping) */
+    int has_sl;
 };
 
 struct petit_translator {
@@ -44,6 +46,7 @@ petit_model *petit_model_load(const char *path) {
         pt_set_error("vocabulary has %d pieces but the model %d", spm_vocab_size(pm->src_sp), pm->m.cfg.vocab);
         goto fail;
     }
+    if ((pm->has_sl = pt_shortlist_from_gguf(&pm->sl, g, pm->m.cfg.vocab)) < 0) goto fail;
     pt_model_pack(&pm->m); /* the weights never change from here on */
     return pm;
 fail:
@@ -68,6 +71,8 @@ void petit_model_free(petit_model *pm) {
 
 int petit_model_max_len(const petit_model *pm) { return pm->m.cfg.max_len; }
 
+int petit_model_has_shortlist(const petit_model *pm) { return pm->has_sl; }
+
 void petit_options_default(petit_options *o) {
     pt_decode_opts d; /* the decoder's defaults: beam 4, as petit translate and Marian */
     pt_decode_opts_default(&d);
@@ -79,6 +84,7 @@ void petit_options_default(petit_options *o) {
     o->threads = 0;
     o->float_cache = 0;
     o->allow_unk = d.allow_unk;
+    o->shortlist = d.shortlist;
 }
 
 /* threads = 0: all cores, unless OpenMP's waiting threads spin (no
@@ -106,6 +112,7 @@ petit_translator *petit_translator_new(const petit_model *pm, const petit_option
     if (t->o.threads <= 0) t->o.threads = default_threads(); /* chosen once; set by each translate call */
     t->dec = pt_decoder_new(&pm->m);
     pt_decoder_set_f16(t->dec, !t->o.float_cache);
+    if (pm->has_sl && t->o.shortlist) pt_decoder_set_shortlist(t->dec, &pm->sl);
     return t;
 }
 
@@ -156,7 +163,7 @@ int petit_translate_nbest(petit_translator *t, const char *const *src, int n, ch
         k++;
     }
     pt_decode_opts d = {t->o.beam, t->o.length_penalty, t->o.max_len_a, t->o.max_len_b, t->o.nbest,
-                         t->o.allow_unk};
+                         t->o.allow_unk, t->o.shortlist};
     if (k && pt_decode(t->dec, t->srcs, t->lens, k, &d)) return -1;
     const spm_model *tsp = t->pm->tgt_sp ? t->pm->tgt_sp : t->pm->src_sp;
     int nb = t->o.nbest;

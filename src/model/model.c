@@ -915,13 +915,15 @@ void pt_dec_layer(const pt_model *m, int l, pt_layer_bufs *L, float *y, int N, c
     sub_out(c, L, 2, y, p->d_ln3_w + l * D, p->d_ln3_b + l * D, N, site_key(key, 1002 + 3 * l));
 }
 
-void pt_dec_logits(const pt_model *m, float *logits, const float *x, float *ln, float *mean, float *rstd, int N) {
+void pt_dec_logits(const pt_model *m, const nn_weight *out_w, const float *out_b, float *logits, const float *x,
+                   float *ln, float *mean, float *rstd, int N) {
     const pt_config *c = &m->cfg;
     if (c->norm == PT_NORM_PRE) {
         nn_layernorm(ln, mean, rstd, x, m->p.d_lnf_w, m->p.d_lnf_b, N, c->d_model, c->ln_eps);
         x = ln;
     }
-    pt_mm(m, PT_W(m, tok_emb, 0), logits, x, m->p.out_b, N);
+    if (out_w) nn_matmul(logits, x, out_w, out_b, N); /* not one of m's: no calibration hook */
+    else pt_mm(m, PT_W(m, tok_emb, 0), logits, x, m->p.out_b, N);
 }
 
 /* training's attention cores: over the whole target sequence and the
@@ -968,7 +970,7 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
     train_attn ta = {m, a, bt, mem, &src_mask, &causal};
     pt_dec_attn at = {train_self, train_cross, &ta};
     for (int l = 0; l < c->dec_layers; l++) pt_dec_layer(m, l, &a->dec[l], a->g_tmp, Nt, &at, key);
-    pt_dec_logits(m, a->logits, a->dec[c->dec_layers - 1].res[3], a->dec_final, a->dec_mean, a->dec_rstd, Nt);
+    pt_dec_logits(m, NULL, NULL, a->logits, a->dec[c->dec_layers - 1].res[3], a->dec_final, a->dec_mean, a->dec_rstd, Nt);
 }
 
 static int count_tokens(const pt_config *c, const pt_batch *bt) {

@@ -285,8 +285,11 @@ void pt_dec_layer(const pt_model *m, int l, pt_layer_bufs *L, float *y, int N, c
  * the position t0 + r % T of row r (learned, or sin_pe: pt_acts_pe) */
 void pt_embed(const pt_model *m, const float *sin_pe, float *out, const int *ids, int N, int T, int t0);
 /* logits (N, V) from the last layer's output x: the final LayerNorm
- * (pre-norm; into ln, mean, rstd) and the tied output layer */
-void pt_dec_logits(const pt_model *m, float *logits, const float *x, float *ln, float *mean, float *rstd, int N);
+ * (pre-norm; into ln, mean, rstd) and the tied output layer. out_w, out_b:
+ * another output layer (a shortlist's rows of it: logits (N, out_w->out)),
+ * or NULL for the model's */
+void pt_dec_logits(const pt_model *m, const nn_weight *out_w, const float *out_b, float *logits, const float *x,
+                   float *ln, float *mean, float *rstd, int N);
 
 /* Forward. Returns the summed label-smoothed loss over non-PAD targets and
  * sets *n_tokens. dropout_key: 0 disables dropout (evaluation). */
