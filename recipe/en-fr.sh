@@ -19,7 +19,8 @@
 #   q4         petit distill --qat q4: 4-bit quantization-aware, still distilled
 #   packed     petit distill --ecq LAMBDA --ecq-bits 4: trained through the entropy-
 #              constrained 4-bit grid (the 4-bit QAT of this recipe), written rANS-coded
-#   bundle     BUNDLE=1: the packed student becomes models/en-fr.gguf
+#   shortlist  the lexical shortlist (petit shortlist) added to the packed student
+#   bundle     BUNDLE=1: the packed student with its shortlist becomes models/en-fr.gguf
 #
 # Usage: bash recipe/en-fr.sh            (all stages; knobs below as VAR=value before it)
 set -euo pipefail
@@ -145,9 +146,15 @@ train_stage q4 "$OUT/student-q4.gguf" distill --teacher "$T" --init "$OUT/studen
 train_stage packed "$OUT/student-packed.gguf" distill --teacher "$T" --init "$OUT/student.gguf" --ecq "$LAMBDA" \
     --ecq-bits 4 "${FT[@]}" --alpha 0.5 --topk 8 "${COMMON[@]}" --max-steps "$ECQ_STEPS" \
     --metrics "$OUT/packed.jsonl"
+# 7. the lexical shortlist (IBM model 1 over the training text; seconds)
+if [ ! -f "$OUT/.done-shortlist" ]; then
+    timed shortlist $P shortlist -m "$OUT/student-packed.gguf" --src "$SRC" --tgt "$TGT" \
+        -o "$OUT/student-packed-sl.gguf" --top 50 --frequent 100
+    touch "$OUT/.done-shortlist"
+fi
 if [ "$BUNDLE" = 1 ]; then
     mkdir -p models
-    cp "$OUT/student-packed.gguf" models/en-fr.gguf
+    cp "$OUT/student-packed-sl.gguf" models/en-fr.gguf
     echo "bundled: models/en-fr.gguf ($(stat -c %s models/en-fr.gguf) bytes)"
 fi
 echo "== wall times (s):"

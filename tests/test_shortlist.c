@@ -102,11 +102,12 @@ static void build_test(void) {
     /* the file round trip */
     gguf_writer *w = gguf_writer_init();
     gguf_set_u32(w, "petit.vocab_size", VS);
-    pt_shortlist_to_gguf(&a, w);
+    int16_t *narrow = pt_shortlist_to_gguf(&a, w);
     char path[] = "/tmp/petit-test-shortlist-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0 && gguf_write(w, path) == 0, "write: %s", pt_error());
     gguf_writer_free(w);
+    free(narrow);
     gguf_file *g = gguf_open(path);
     CHECK(g != NULL, "open: %s", pt_error());
     if (g) {
@@ -119,17 +120,31 @@ static void build_test(void) {
     pt_shortlist_free(&a);
     CHECK(pt_shortlist_build(&a, NP, so, si, to, ti, VT, VT, 0, &(pt_lex_opts){3, 5, 2, 1, NULL, NULL}) == 0, "%s",
           pt_error());
-    w = gguf_writer_init();
-    pt_shortlist_to_gguf(&a, w);
-    CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
-    gguf_writer_free(w);
-    g = gguf_open(path);
-    if (g) {
+    /* read back: as written (I16), and as I32 tensors (a vocabulary of 2^15 or more) */
+    for (int wide = 0; wide < 2; wide++) {
+        w = gguf_writer_init();
+        narrow = NULL;
+        if (wide) {
+            gguf_add_tensor(w, "shortlist.s2t", GGUF_TYPE_I32, 2, (uint64_t[]){3, VT}, a.s2t, (size_t)VT * 3 * 4);
+            gguf_add_tensor(w, "shortlist.frequent", GGUF_TYPE_I32, 1, (uint64_t[]){(uint64_t)a.n_freq}, a.freq,
+                            (size_t)a.n_freq * 4);
+        } else {
+            narrow = pt_shortlist_to_gguf(&a, w);
+            CHECK(narrow != NULL, "a 100-piece vocabulary not stored as I16");
+        }
+        CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
+        gguf_writer_free(w);
+        free(narrow);
+        g = gguf_open(path);
+        CHECK(g != NULL, "open: %s", pt_error());
+        if (!g) continue;
+        CHECK(gguf_find_tensor(g, "shortlist.s2t")->type == (wide ? GGUF_TYPE_I32 : GGUF_TYPE_I16), "stored type");
         pt_shortlist c;
         CHECK(pt_shortlist_from_gguf(&c, g, VT) == 1, "read back: %s", pt_error());
         CHECK(c.k == 3 && c.n_src == VT && c.n_freq == a.n_freq && c.copy_source == 1 &&
                   !memcmp(c.s2t, a.s2t, (size_t)VT * 3 * 4) && !memcmp(c.freq, a.freq, (size_t)a.n_freq * 4),
-              "the shortlist read back differs");
+              "the shortlist read back (%s) differs", wide ? "I32" : "I16");
+        pt_shortlist_free(&c);
         gguf_close(g);
     }
     unlink(path);

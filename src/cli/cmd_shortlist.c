@@ -110,10 +110,11 @@ int cmd_shortlist(int argc, char **argv) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
         if (strncmp(t->name, "shortlist.", 10)) gguf_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, t->nbytes);
     }
-    pt_shortlist_to_gguf(&sl, w);
+    int16_t *narrow = pt_shortlist_to_gguf(&sl, w);
     if (gguf_write(w, out)) cli_fail("shortlist", "%s: %s", out, pt_error());
     else rc = 0;
     gguf_writer_free(w);
+    free(narrow);
     if (!rc && !quiet) {
         long filled = 0;
         for (size_t i = 0; i < (size_t)sl.n_src * sl.k; i++) filled += sl.s2t[i] >= 0;

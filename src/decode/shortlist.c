@@ -150,39 +150,70 @@ int pt_shortlist_build(pt_shortlist *sl, int n, const int *src_off, const int *s
     return 0;
 }
 
+/* the ids of tensor t (I16 or I32) as int32: a pointer into the mapping
+ * (I32), or widened into dst (I16) */
+static const int32_t *ids_of(const gguf_tensor *t, int32_t *dst) {
+    if (t->type == GGUF_TYPE_I32) return t->data;
+    const int16_t *a = t->data;
+    for (uint64_t i = 0; i < t->n_elems; i++) dst[i] = a[i];
+    return dst;
+}
+
 int pt_shortlist_from_gguf(pt_shortlist *sl, const gguf_file *g, int vocab) {
     memset(sl, 0, sizeof *sl);
     const gguf_tensor *s = gguf_find_tensor(g, "shortlist.s2t"), *f = gguf_find_tensor(g, "shortlist.frequent");
     if (!s && !f) return 0;
     if (!s || !f) return pt_set_error("shortlist: shortlist.%s is missing", s ? "frequent" : "s2t");
-    if (s->type != GGUF_TYPE_I32 || f->type != GGUF_TYPE_I32)
-        return pt_set_error("shortlist: its tensors must be I32, not %s", gguf_type_name(s->type != GGUF_TYPE_I32 ? s->type : f->type));
+    for (int i = 0; i < 2; i++) {
+        const gguf_tensor *t = i ? f : s;
+        if (t->type != GGUF_TYPE_I32 && t->type != GGUF_TYPE_I16)
+            return pt_set_error("shortlist: %s must be I16 or I32, not %s", t->name, gguf_type_name(t->type));
+        if (((uintptr_t)t->data & 3) && t->type == GGUF_TYPE_I32) return pt_set_error("shortlist: misaligned");
+    }
     if (s->n_dims != 2 || s->ne[0] < 1 || s->ne[0] > 4096 || s->ne[1] != (uint64_t)vocab || f->n_dims != 1 ||
         f->ne[0] > (uint64_t)vocab)
         return pt_set_error("shortlist: shapes [%llu x %llu] and [%llu] do not fit a vocabulary of %d",
                             (unsigned long long)s->ne[0], (unsigned long long)s->ne[1],
                             (unsigned long long)f->ne[0], vocab);
-    if (((uintptr_t)s->data & 3) || ((uintptr_t)f->data & 3)) return pt_set_error("shortlist: misaligned");
-    const int32_t *a = s->data, *b = f->data;
-    for (uint64_t i = 0; i < s->n_elems; i++)
-        if (a[i] < -1 || a[i] >= vocab) return pt_set_error("shortlist: candidate id %d outside the vocabulary", (int)a[i]);
-    for (uint64_t i = 0; i < f->n_elems; i++)
-        if (b[i] < 0 || b[i] >= vocab) return pt_set_error("shortlist: frequent id %d outside the vocabulary", (int)b[i]);
+    size_t wide = (s->type == GGUF_TYPE_I16 ? s->n_elems : 0) + (f->type == GGUF_TYPE_I16 ? f->n_elems : 0);
+    if (wide) sl->owned = pt_malloc(wide * sizeof(int32_t));
+    const int32_t *a = ids_of(s, sl->owned);
+    const int32_t *b = f->type == GGUF_TYPE_I16 ? ids_of(f, sl->owned + (s->type == GGUF_TYPE_I16 ? s->n_elems : 0))
+                                                : f->data;
+    int bad = 0;
+    for (uint64_t i = 0; i < s->n_elems && !bad; i++)
+        if (a[i] < -1 || a[i] >= vocab) bad = pt_set_error("shortlist: candidate id %d outside the vocabulary", (int)a[i]);
+    for (uint64_t i = 0; i < f->n_elems && !bad; i++)
+        if (b[i] < 0 || b[i] >= vocab) bad = pt_set_error("shortlist: frequent id %d outside the vocabulary", (int)b[i]);
+    int cs = 1;
+    if (!bad && gguf_find_key(g, "petit.shortlist.copy_source") >= 0)
+        bad = gguf_get_bool(g, "petit.shortlist.copy_source", &cs);
+    if (bad) {
+        pt_shortlist_free(sl);
+        return -1;
+    }
     sl->n_src = vocab, sl->k = (int)s->ne[0], sl->s2t = a;
     sl->n_freq = (int)f->ne[0], sl->freq = b;
-    int cs = 1;
-    if (gguf_find_key(g, "petit.shortlist.copy_source") >= 0 && gguf_get_bool(g, "petit.shortlist.copy_source", &cs))
-        return -1;
     sl->copy_source = cs;
     return 1;
 }
 
-void pt_shortlist_to_gguf(const pt_shortlist *sl, gguf_writer *w) {
+/* ids below 2^15 are stored as I16: half the bytes */
+static void add_ids(gguf_writer *w, const char *name, int n_dims, const uint64_t *ne, const int32_t *ids, size_t n,
+                    int16_t *narrow) {
+    if (narrow) {
+        for (size_t i = 0; i < n; i++) narrow[i] = (int16_t)ids[i];
+        gguf_add_tensor(w, name, GGUF_TYPE_I16, (uint32_t)n_dims, ne, narrow, n * sizeof(int16_t));
+    } else gguf_add_tensor(w, name, GGUF_TYPE_I32, (uint32_t)n_dims, ne, ids, n * sizeof(int32_t));
+}
+
+int16_t *pt_shortlist_to_gguf(const pt_shortlist *sl, gguf_writer *w) {
+    size_t ns = (size_t)sl->k * sl->n_src, nf = (size_t)sl->n_freq;
+    int16_t *narrow = sl->n_src <= INT16_MAX ? pt_malloc((ns + nf + 1) * sizeof(int16_t)) : NULL;
     gguf_set_bool(w, "petit.shortlist.copy_source", sl->copy_source);
-    gguf_add_tensor(w, "shortlist.s2t", GGUF_TYPE_I32, 2, (uint64_t[]){(uint64_t)sl->k, (uint64_t)sl->n_src},
-                    sl->s2t, (size_t)sl->k * sl->n_src * sizeof(int32_t));
-    gguf_add_tensor(w, "shortlist.frequent", GGUF_TYPE_I32, 1, (uint64_t[]){(uint64_t)sl->n_freq}, sl->freq,
-                    (size_t)sl->n_freq * sizeof(int32_t));
+    add_ids(w, "shortlist.s2t", 2, (uint64_t[]){(uint64_t)sl->k, (uint64_t)sl->n_src}, sl->s2t, ns, narrow);
+    add_ids(w, "shortlist.frequent", 1, (uint64_t[]){nf}, sl->freq, nf, narrow ? narrow + ns : NULL);
+    return narrow;
 }
 
 void pt_shortlist_free(pt_shortlist *sl) {

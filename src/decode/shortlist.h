@@ -10,8 +10,8 @@
  * source piece e (or by NULL), estimated by EM over the sentence pairs from
  * a uniform start. Candidates of e: its k pieces of highest t(f | e).
  *
- * Stored in the model file (MODEL.md, "Shortlist") as two I32 tensors and
- * one key:
+ * Stored in the model file (MODEL.md, "Shortlist") as two I16 (or, for a
+ * vocabulary of 2^15 pieces or more, I32) tensors and one key:
  *   shortlist.s2t       [k, n_src]  row e: e's candidates, best first; -1 pads
  *   shortlist.frequent  [n_freq]    the most frequent target pieces
  *   petit.shortlist.copy_source (bool)  the source pieces themselves join
@@ -51,12 +51,15 @@ void pt_lex_opts_default(pt_lex_opts *o);
 int pt_shortlist_build(pt_shortlist *sl, int n, const int *src_off, const int *src_ids, const int *tgt_off,
                        const int *tgt_ids, int n_src, int n_tgt, int skip, const pt_lex_opts *o);
 
-/* The shortlist of a model file: 1 (found, pointing into the mapping), 0
+/* The shortlist of a model file (I16 or I32 tensors): 1 (found; I32 points
+ * into the mapping, I16 is widened into owned: pt_shortlist_free), 0
  * (the file has none), -1 (damaged: error set). vocab: the target and
  * source vocabulary size the ids must stay below. */
 int pt_shortlist_from_gguf(pt_shortlist *sl, const gguf_file *g, int vocab);
-/* Add it to a writer (borrowed until gguf_write) */
-void pt_shortlist_to_gguf(const pt_shortlist *sl, gguf_writer *w);
+/* Add it to a writer: as I16 tensors when the vocabulary is below 2^15
+ * (half the bytes), else I32. Returns the I16 copy (free it after
+ * gguf_write; the I32 case borrows sl's arrays until then), or NULL. */
+int16_t *pt_shortlist_to_gguf(const pt_shortlist *sl, gguf_writer *w);
 void pt_shortlist_free(pt_shortlist *sl);
 
 /* The union for a batch: the frequent pieces, the candidates of every

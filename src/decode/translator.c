@@ -53,6 +53,7 @@ fail:
     snprintf(msg, sizeof msg, "%s", pt_error());
     pt_set_error("%s: %s", path, msg);
     if (pm->m.tensors) pt_model_free(&pm->m);
+    pt_shortlist_free(&pm->sl);
     if (pm->src_sp) spm_free(pm->src_sp);
     if (pm->tgt_sp) spm_free(pm->tgt_sp);
     gguf_close(g);
@@ -63,6 +64,7 @@ fail:
 void petit_model_free(petit_model *pm) {
     if (!pm) return;
     pt_model_free(&pm->m);
+    pt_shortlist_free(&pm->sl);
     spm_free(pm->src_sp);
     if (pm->tgt_sp) spm_free(pm->tgt_sp);
     gguf_close(pm->g);
