@@ -966,6 +966,70 @@ static void test_checksum(void) {
     gguf_close(old);
 }
 
+/* gguf_fields: a struct written and read back through one table; groups,
+ * NONZERO rows, missing keys and wrong types */
+typedef struct {
+    int a, flag, mode, zero;
+    long big;
+    uint64_t fp;
+    unsigned bits;
+    float x;
+    double y;
+} fields_t;
+static const char *mode_name(int m) { return m ? "on" : "off"; }
+static int mode_parse(const char *s) { return !strcmp(s, "on") ? 1 : !strcmp(s, "off") ? 0 : -1; }
+static const gguf_field fields[] = {
+    GGUF_FIELD_INT("t.a", GGUF_V_U32, fields_t, a, 0, 0),
+    GGUF_FIELD_BOOL("t.flag", fields_t, flag, 0, 0),
+    GGUF_FIELD_ENUM("t.mode", fields_t, mode, mode_name, mode_parse, 0, 0),
+    GGUF_FIELD_INT("t.zero", GGUF_V_U32, fields_t, zero, GGUF_OPT_NONZERO, 0),
+    GGUF_FIELD_LONG("t.big", fields_t, big, 0, 0),
+    GGUF_FIELD_U64("t.fp", fields_t, fp, 0, 0),
+    GGUF_FIELD_UNSIGNED("t.bits", fields_t, bits, 0, 2),
+    GGUF_FIELD_FLOAT("t.x", fields_t, x, 0, 0),
+    GGUF_FIELD_DOUBLE("t.y", fields_t, y, GGUF_OPT_MISSING_OK, 0),
+};
+static void test_fields(void) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/fields.gguf", tmpdir);
+    fields_t in = {7, 1, 1, 0, 5000000000L, 0xfedcba9876543210ull, 0x80000001u, 1.5f, -2.25}, out;
+    for (int grp = 0; grp < 2; grp++) {
+        gguf_writer *w = gguf_writer_init();
+        gguf_fields_write(w, fields, 9, &in, grp ? 2 : 0);
+        CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
+        gguf_writer_free(w);
+        gguf_file *g = gguf_open(path);
+        CHECK(g != NULL, "open: %s", pt_error());
+        if (!g) return;
+        CHECK(gguf_find_key(g, "t.zero") < 0, "a NONZERO row written for 0");
+        CHECK((gguf_find_key(g, "t.bits") >= 0) == grp, "group 2 written with flags %d", grp ? 2 : 0);
+        memset(&out, 0, sizeof out);
+        out.zero = 3;
+        CHECK(gguf_fields_read(g, fields, 9, &out, grp ? 2 : 0) == 0, "read: %s", pt_error());
+        CHECK(out.a == 7 && out.flag == 1 && out.mode == 1 && out.zero == 3 && out.big == 5000000000L &&
+                  out.fp == in.fp && out.x == 1.5f && out.y == -2.25 && out.bits == (grp ? in.bits : 0u),
+              "fields read back differ (group %d)", grp);
+        if (!grp) CHECK(gguf_fields_read(g, fields, 9, &out, 2) == -1, "a missing required key (t.bits) accepted");
+        gguf_close(g);
+    }
+    /* another type under a key: refused with its name */
+    gguf_writer *w = gguf_writer_init();
+    gguf_fields_write(w, fields, 9, &in, 0);
+    gguf_set_f32(w, "t.a", 7.0f);
+    gguf_set_str(w, "t.mode", "sideways");
+    CHECK(gguf_write(w, path) == 0, "write: %s", pt_error());
+    gguf_writer_free(w);
+    gguf_file *g = gguf_open(path);
+    if (g) {
+        CHECK(gguf_fields_read(g, fields, 1, &out, 0) == -1 && strstr(pt_error(), "t.a"), "f32 read as u32: %s",
+              pt_error());
+        CHECK(gguf_fields_read(g, fields + 2, 1, &out, 0) == -1 && strstr(pt_error(), "sideways"),
+              "an unknown enum name accepted: %s", pt_error());
+        gguf_close(g);
+    }
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--write")) {
         gguf_writer *w = make_roundtrip();
@@ -988,6 +1052,7 @@ int main(int argc, char **argv) {
     test_writer_errors();
     test_python_fixture();
     test_copy_kv();
+    test_fields();
     test_checksum();
     test_hostile_headers();
     test_truncation_and_flips();

@@ -1197,3 +1197,91 @@ int gguf_write(gguf_writer *w, const char *path) {
     }
     return pt_atomic_commit(&af);
 }
+
+/* ---- field tables ------------------------------------------------------ */
+
+static int field_on(const gguf_field *f, unsigned flags) { return !f->group || (flags & f->group); }
+
+void gguf_fields_write(gguf_writer *w, const gguf_field *f, int n, const void *base, unsigned flags) {
+    for (int i = 0; i < n; i++) {
+        if (!field_on(&f[i], flags)) continue;
+        const char *p = (const char *)base + f[i].off;
+        double x = 0;
+        uint64_t u = 0;
+        if (f[i].ctype == GGUF_C_ENUM) {
+            gguf_set_str(w, f[i].key, f[i].name(*(const int *)p));
+            continue;
+        }
+        switch (f[i].ctype) {
+        case GGUF_C_INT: u = (uint64_t)(int64_t) * (const int *)p; break;
+        case GGUF_C_BOOL: u = *(const int *)p != 0; break;
+        case GGUF_C_LONG: u = (uint64_t)(int64_t) * (const long *)p; break;
+        case GGUF_C_U64: u = *(const uint64_t *)p; break;
+        case GGUF_C_UNSIGNED: u = *(const unsigned *)p; break;
+        case GGUF_C_FLOAT: x = *(const float *)p; break;
+        case GGUF_C_DOUBLE: x = *(const double *)p; break;
+        }
+        if ((f[i].opt & GGUF_OPT_NONZERO) && u == 0 && x == 0) continue;
+        switch (f[i].vtype) {
+        case GGUF_V_U32: gguf_set_u32(w, f[i].key, (uint32_t)u); break;
+        case GGUF_V_U64: gguf_set_u64(w, f[i].key, u); break;
+        case GGUF_V_BOOL: gguf_set_bool(w, f[i].key, u != 0); break;
+        case GGUF_V_F32: gguf_set_f32(w, f[i].key, (float)x); break;
+        case GGUF_V_F64: gguf_set_f64(w, f[i].key, x); break;
+        }
+    }
+}
+
+int gguf_fields_read(const gguf_file *g, const gguf_field *f, int n, void *base, unsigned flags) {
+    for (int i = 0; i < n; i++) {
+        if (!field_on(&f[i], flags)) continue;
+        const char *key = f[i].key;
+        if (gguf_find_key(g, key) < 0) {
+            if (f[i].opt) continue;
+            return pt_set_error("missing key %s", key);
+        }
+        char *p = (char *)base + f[i].off;
+        if (f[i].ctype == GGUF_C_ENUM) {
+            const char *str;
+            uint64_t len;
+            char buf[32];
+            if (gguf_get_str(g, key, &str, &len) || len >= sizeof buf) return pt_set_error("key %s: bad value", key);
+            memcpy(buf, str, len);
+            buf[len] = 0;
+            int v = f[i].parse(buf);
+            if (v < 0) return pt_set_error("key %s: unsupported value '%s'", key, buf);
+            *(int *)p = v;
+            continue;
+        }
+        uint64_t u = 0;
+        double x = 0;
+        uint32_t u32;
+        float fl;
+        int b, bad = 0;
+        switch (f[i].vtype) {
+        case GGUF_V_U32: bad = gguf_get_u32(g, key, &u32), u = u32; break;
+        case GGUF_V_U64: bad = gguf_get_u64(g, key, &u); break;
+        case GGUF_V_BOOL: bad = gguf_get_bool(g, key, &b), u = (uint64_t)b; break;
+        case GGUF_V_F32: bad = gguf_get_f32(g, key, &fl), x = fl; break;
+        case GGUF_V_F64: bad = gguf_get_f64(g, key, &x); break;
+        default: bad = 1;
+        }
+        if (bad) return pt_set_error("key %s is not a %s", key, gguf_vtype_name(f[i].vtype));
+        switch (f[i].ctype) {
+        case GGUF_C_INT:
+            if (u > (1u << 30)) return pt_set_error("key %s = %llu is out of range", key, (unsigned long long)u);
+            *(int *)p = (int)u;
+            break;
+        case GGUF_C_BOOL: *(int *)p = u != 0; break;
+        case GGUF_C_LONG:
+            if (u > (uint64_t)1 << 62) return pt_set_error("key %s = %llu is out of range", key, (unsigned long long)u);
+            *(long *)p = (long)u;
+            break;
+        case GGUF_C_U64: *(uint64_t *)p = u; break;
+        case GGUF_C_UNSIGNED: *(unsigned *)p = (unsigned)u; break;
+        case GGUF_C_FLOAT: *(float *)p = (float)x; break;
+        case GGUF_C_DOUBLE: *(double *)p = x; break;
+        }
+    }
+    return 0;
+}

@@ -187,4 +187,48 @@ void gguf_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n
 /* atomic: temp file, fsync, rename; on failure no file is left. 0 ok, -1 error */
 int gguf_write(gguf_writer *w, const char *path);
 
+/* ---- a struct's fields as keys: one table for writing and reading ----
+ *
+ * A table row names a key, its GGUF value type, and the struct field it
+ * holds (offset and C type), so that the code that saves a struct and the
+ * code that loads it cannot drift apart (the model configuration, the
+ * trainer's checkpoint state):
+ *
+ *   static const gguf_field keys[] = {
+ *       GGUF_FIELD_INT("petit.d_model", GGUF_V_U32, pt_config, d_model, 0),
+ *       GGUF_FIELD_FLOAT("petit.dropout", pt_config, dropout, 0), ...
+ *   };
+ *   gguf_fields_write(w, keys, n, &cfg, flags);   gguf_fields_read(g, keys, n, &cfg, flags);
+ *
+ * A row with group != 0 is written and read only when (flags & group).
+ * opt: GGUF_OPT_MISSING_OK (a missing key leaves the field as it is),
+ * GGUF_OPT_NONZERO (written only when the field is not 0; implies the
+ * former). An enum field is an int written as a string: name() and parse()
+ * (parse returns < 0 for an unknown name). */
+enum { GGUF_C_INT, GGUF_C_LONG, GGUF_C_U64, GGUF_C_UNSIGNED, GGUF_C_FLOAT, GGUF_C_DOUBLE, GGUF_C_BOOL, GGUF_C_ENUM };
+enum { GGUF_OPT_MISSING_OK = 1, GGUF_OPT_NONZERO = 2 };
+typedef struct {
+    const char *key;
+    uint32_t vtype;   /* GGUF_V_U32, GGUF_V_U64, GGUF_V_F32, GGUF_V_F64, GGUF_V_BOOL, GGUF_V_STR (enum) */
+    uint8_t ctype;    /* GGUF_C_* */
+    uint8_t opt;      /* GGUF_OPT_* */
+    unsigned group;
+    size_t off;
+    const char *(*name)(int);
+    int (*parse)(const char *);
+} gguf_field;
+#define GGUF_FIELD_INT(k, vt, T, f, opt, grp) {k, vt, GGUF_C_INT, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_LONG(k, T, f, opt, grp) {k, GGUF_V_U64, GGUF_C_LONG, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_U64(k, T, f, opt, grp) {k, GGUF_V_U64, GGUF_C_U64, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_UNSIGNED(k, T, f, opt, grp) {k, GGUF_V_U32, GGUF_C_UNSIGNED, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_FLOAT(k, T, f, opt, grp) {k, GGUF_V_F32, GGUF_C_FLOAT, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_DOUBLE(k, T, f, opt, grp) {k, GGUF_V_F64, GGUF_C_DOUBLE, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_BOOL(k, T, f, opt, grp) {k, GGUF_V_BOOL, GGUF_C_BOOL, opt, grp, offsetof(T, f), NULL, NULL}
+#define GGUF_FIELD_ENUM(k, T, f, name, parse, opt, grp) \
+    {k, GGUF_V_STR, GGUF_C_ENUM, opt, grp, offsetof(T, f), name, parse}
+void gguf_fields_write(gguf_writer *w, const gguf_field *f, int n, const void *base, unsigned flags);
+/* 0, or -1 with an error naming the key (missing, another type, a u32 over
+ * 2^30 for an int field) */
+int gguf_fields_read(const gguf_file *g, const gguf_field *f, int n, void *base, unsigned flags);
+
 #endif

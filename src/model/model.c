@@ -103,55 +103,40 @@ int pt_config_check(const pt_config *c) {
     return 0;
 }
 
+/* The configuration's keys, in the order they are written; the multiaxis
+ * window and heads only for a multiaxis decoder */
+enum { CFG_MULTIAXIS = 1 };
+#define CI(key, f, opt, grp) GGUF_FIELD_INT(key, GGUF_V_U32, pt_config, f, opt, grp)
+static const gguf_field cfg_keys[] = {
+    CI("petit.vocab_size", vocab, 0, 0),
+    CI("petit.d_model", d_model, 0, 0),
+    CI("petit.n_heads", n_heads, 0, 0),
+    CI("petit.d_ff", d_ff, 0, 0),
+    CI("petit.enc_layers", enc_layers, 0, 0),
+    CI("petit.dec_layers", dec_layers, 0, 0),
+    CI("petit.max_len", max_len, 0, 0),
+    GGUF_FIELD_ENUM("petit.norm", pt_config, norm, pt_norm_name, pt_norm_parse, GGUF_OPT_MISSING_OK, 0),
+    GGUF_FIELD_ENUM("petit.act", pt_config, act, pt_act_name, pt_act_parse, GGUF_OPT_MISSING_OK, 0),
+    GGUF_FIELD_ENUM("petit.pos", pt_config, pos, pt_pos_name, pt_pos_parse, GGUF_OPT_MISSING_OK, 0),
+    GGUF_FIELD_BOOL("petit.emb_scale", pt_config, emb_scale, GGUF_OPT_MISSING_OK, 0),
+    GGUF_FIELD_ENUM("petit.dec_attn", pt_config, dec_attn, pt_attn_name, pt_attn_parse, GGUF_OPT_MISSING_OK, 0),
+    CI("petit.attn_window", attn_window, 0, CFG_MULTIAXIS),
+    CI("petit.local_heads", local_heads, 0, CFG_MULTIAXIS),
+    CI("petit.grid_heads", grid_heads, 0, CFG_MULTIAXIS),
+    GGUF_FIELD_FLOAT("petit.dropout", pt_config, dropout, GGUF_OPT_MISSING_OK, 0),
+    GGUF_FIELD_FLOAT("petit.ln_eps", pt_config, ln_eps, GGUF_OPT_MISSING_OK, 0),
+    CI("petit.pad_id", pad_id, GGUF_OPT_MISSING_OK, 0),
+    CI("petit.bos_id", bos_id, GGUF_OPT_MISSING_OK, 0),
+    CI("petit.eos_id", eos_id, GGUF_OPT_MISSING_OK, 0),
+    CI("petit.unk_id", unk_id, GGUF_OPT_MISSING_OK, 0),
+    GGUF_FIELD_BOOL("petit.mask_pad", pt_config, mask_pad, GGUF_OPT_NONZERO, 0),
+};
+#undef CI
+#define N_CFG_KEYS ((int)(sizeof cfg_keys / sizeof cfg_keys[0]))
+
 void pt_config_to_gguf(const pt_config *c, gguf_writer *w) {
     gguf_set_str(w, "general.architecture", "petit");
-    gguf_set_u32(w, "petit.vocab_size", (uint32_t)c->vocab);
-    gguf_set_u32(w, "petit.d_model", (uint32_t)c->d_model);
-    gguf_set_u32(w, "petit.n_heads", (uint32_t)c->n_heads);
-    gguf_set_u32(w, "petit.d_ff", (uint32_t)c->d_ff);
-    gguf_set_u32(w, "petit.enc_layers", (uint32_t)c->enc_layers);
-    gguf_set_u32(w, "petit.dec_layers", (uint32_t)c->dec_layers);
-    gguf_set_u32(w, "petit.max_len", (uint32_t)c->max_len);
-    gguf_set_str(w, "petit.norm", pt_norm_name(c->norm));
-    gguf_set_str(w, "petit.act", pt_act_name(c->act));
-    gguf_set_str(w, "petit.pos", pt_pos_name(c->pos));
-    gguf_set_bool(w, "petit.emb_scale", c->emb_scale);
-    gguf_set_str(w, "petit.dec_attn", pt_attn_name(c->dec_attn));
-    if (c->dec_attn == PT_ATTN_MULTIAXIS) {
-        gguf_set_u32(w, "petit.attn_window", (uint32_t)c->attn_window);
-        gguf_set_u32(w, "petit.local_heads", (uint32_t)c->local_heads);
-        gguf_set_u32(w, "petit.grid_heads", (uint32_t)c->grid_heads);
-    }
-    gguf_set_f32(w, "petit.dropout", c->dropout);
-    gguf_set_f32(w, "petit.ln_eps", c->ln_eps);
-    gguf_set_u32(w, "petit.pad_id", (uint32_t)c->pad_id);
-    gguf_set_u32(w, "petit.bos_id", (uint32_t)c->bos_id);
-    gguf_set_u32(w, "petit.eos_id", (uint32_t)c->eos_id);
-    gguf_set_u32(w, "petit.unk_id", (uint32_t)c->unk_id);
-    if (c->mask_pad) gguf_set_bool(w, "petit.mask_pad", 1);
-}
-
-static int get_int(const gguf_file *g, const char *key, int *out, int required) {
-    uint32_t v;
-    if (gguf_find_key(g, key) < 0) return required ? pt_set_error("missing key %s", key) : 0;
-    if (gguf_get_u32(g, key, &v)) return pt_set_error("key %s is not a u32", key);
-    if (v > (1u << 30)) return pt_set_error("key %s = %u is out of range", key, v);
-    *out = (int)v;
-    return 0;
-}
-
-static int get_enum(const gguf_file *g, const char *key, int *out, int (*parse)(const char *)) {
-    const char *s;
-    uint64_t n;
-    char buf[32];
-    if (gguf_find_key(g, key) < 0) return 0;
-    if (gguf_get_str(g, key, &s, &n) || n >= sizeof buf) return pt_set_error("key %s: bad value", key);
-    memcpy(buf, s, n);
-    buf[n] = 0;
-    int v = parse(buf);
-    if (v < 0) return pt_set_error("key %s: unsupported value '%s'", key, buf);
-    *out = v;
-    return 0;
+    gguf_fields_write(w, cfg_keys, N_CFG_KEYS, c, c->dec_attn == PT_ATTN_MULTIAXIS ? CFG_MULTIAXIS : 0);
 }
 
 int pt_config_from_gguf(pt_config *c, const gguf_file *g) {
@@ -160,33 +145,10 @@ int pt_config_from_gguf(pt_config *c, const gguf_file *g) {
     uint64_t n;
     if (gguf_get_str(g, "general.architecture", &arch, &n) || n != 5 || memcmp(arch, "petit", 5))
         return pt_set_error("not a petit model (general.architecture is not 'petit')");
-    if (get_int(g, "petit.vocab_size", &c->vocab, 1) || get_int(g, "petit.d_model", &c->d_model, 1) ||
-        get_int(g, "petit.n_heads", &c->n_heads, 1) || get_int(g, "petit.d_ff", &c->d_ff, 1) ||
-        get_int(g, "petit.enc_layers", &c->enc_layers, 1) ||
-        get_int(g, "petit.dec_layers", &c->dec_layers, 1) || get_int(g, "petit.max_len", &c->max_len, 1) ||
-        get_int(g, "petit.pad_id", &c->pad_id, 0) || get_int(g, "petit.bos_id", &c->bos_id, 0) ||
-        get_int(g, "petit.eos_id", &c->eos_id, 0) || get_int(g, "petit.unk_id", &c->unk_id, 0) ||
-        get_enum(g, "petit.norm", &c->norm, pt_norm_parse) || get_enum(g, "petit.act", &c->act, pt_act_parse) ||
-        get_enum(g, "petit.pos", &c->pos, pt_pos_parse) ||
-        get_enum(g, "petit.dec_attn", &c->dec_attn, pt_attn_parse))
+    /* the decoder's kind first: it decides whether the multiaxis keys must be there */
+    if (gguf_fields_read(g, cfg_keys, N_CFG_KEYS, c, 0) ||
+        (c->dec_attn == PT_ATTN_MULTIAXIS && gguf_fields_read(g, cfg_keys, N_CFG_KEYS, c, CFG_MULTIAXIS)))
         return -1;
-    if (c->dec_attn == PT_ATTN_MULTIAXIS &&
-        (get_int(g, "petit.attn_window", &c->attn_window, 1) || get_int(g, "petit.local_heads", &c->local_heads, 1) ||
-         get_int(g, "petit.grid_heads", &c->grid_heads, 1)))
-        return -1;
-    int b;
-    if (gguf_find_key(g, "petit.emb_scale") >= 0) {
-        if (gguf_get_bool(g, "petit.emb_scale", &b)) return pt_set_error("key petit.emb_scale is not a bool");
-        c->emb_scale = b;
-    }
-    if (gguf_find_key(g, "petit.mask_pad") >= 0) {
-        if (gguf_get_bool(g, "petit.mask_pad", &b)) return pt_set_error("key petit.mask_pad is not a bool");
-        c->mask_pad = b;
-    }
-    float f;
-    if (!gguf_get_f32(g, "petit.dropout", &f)) c->dropout = f;
-    if (!gguf_get_f32(g, "petit.ln_eps", &f)) c->ln_eps = f;
-    pt_clear_error();
     return pt_config_check(c);
 }
 

@@ -425,46 +425,59 @@ int pt_trainer_save_quant(const pt_trainer *t, const spm_model *sp, const char *
     return rc;
 }
 
+/* The trainer's state and options in a checkpoint, for saving and loading
+ * alike; the ECQ, distillation and QAT settings only for such a run */
+enum { CK_ECQ = 1, CK_KD = 2, CK_QAT = 4 };
+#define TU32(key, f) GGUF_FIELD_INT(key, GGUF_V_U32, pt_trainer, f, 0, 0)
+#define TF32(key, f) GGUF_FIELD_FLOAT(key, pt_trainer, f, 0, 0)
+static const gguf_field ckpt_keys[] = {
+    GGUF_FIELD_LONG("petit.train.step", pt_trainer, step, 0, 0),
+    TU32("petit.train.epoch", epoch),
+    GGUF_FIELD_LONG("petit.train.batch_pos", pt_trainer, batch_pos, 0, 0),
+    GGUF_FIELD_DOUBLE("petit.train.best_dev", pt_trainer, best_dev, 0, 0),
+    TU32("petit.train.bad_evals", bad_evals),
+    GGUF_FIELD_U64("petit.train.data_fingerprint", pt_trainer, data_fp, 0, 0),
+    GGUF_FIELD_U64("petit.train.seed", pt_trainer, opts.seed, 0, 0),
+    TF32("petit.train.lr", opts.lr),
+    TU32("petit.train.warmup", opts.warmup),
+    GGUF_FIELD_ENUM("petit.train.schedule", pt_trainer, opts.schedule, pt_schedule_name, pt_schedule_parse, 0, 0),
+    GGUF_FIELD_LONG("petit.train.total_steps", pt_trainer, opts.total_steps, 0, 0),
+    TF32("petit.train.min_lr", opts.min_lr),
+    TF32("petit.train.beta1", opts.beta1),
+    TF32("petit.train.beta2", opts.beta2),
+    TF32("petit.train.eps", opts.eps),
+    TF32("petit.train.weight_decay", opts.weight_decay),
+    TF32("petit.train.clip", opts.clip),
+    TF32("petit.train.smoothing", opts.smoothing),
+    TU32("petit.train.accum", opts.accum),
+    TU32("petit.train.batch_tokens", opts.batch_tokens),
+    GGUF_FIELD_DOUBLE("petit.train.ecq_lambda", pt_trainer, opts.ecq_lambda, 0, CK_ECQ),
+    GGUF_FIELD_INT("petit.train.ecq_bits", GGUF_V_U32, pt_trainer, opts.ecq_bits, 0, CK_ECQ),
+    GGUF_FIELD_FLOAT("petit.train.kd_alpha", pt_trainer, opts.kd_alpha, 0, CK_KD),
+    GGUF_FIELD_FLOAT("petit.train.kd_tau", pt_trainer, opts.kd_tau, 0, CK_KD),
+    GGUF_FIELD_INT("petit.train.kd_topk", GGUF_V_U32, pt_trainer, opts.kd_topk, 0, CK_KD),
+    GGUF_FIELD_INT("petit.train.qat_type", GGUF_V_U32, pt_trainer, opts.qat.type, 0, CK_QAT),
+    GGUF_FIELD_INT("petit.train.qat_emb_type", GGUF_V_U32, pt_trainer, opts.qat.emb_type, 0, CK_QAT),
+    GGUF_FIELD_UNSIGNED("petit.train.qat_groups", pt_trainer, opts.qat.groups, 0, CK_QAT),
+    GGUF_FIELD_INT("petit.train.qat_lsq", GGUF_V_U32, pt_trainer, opts.qat_lsq, 0, CK_QAT),
+};
+#undef TU32
+#undef TF32
+#define N_CKPT_KEYS ((int)(sizeof ckpt_keys / sizeof ckpt_keys[0]))
+
+static unsigned ckpt_groups(const pt_train_opts *o) {
+    return (o->ecq_bits > 0 ? CK_ECQ : 0) | (o->kd_alpha > 0 ? CK_KD : 0) | (o->qat.type != NN_F32 ? CK_QAT : 0);
+}
+
 int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *path) {
     const pt_train_opts *o = &t->opts;
     gguf_writer *w = gguf_writer_init();
     add_common(w, &t->model, sp, t->tgt_vocab);
-    gguf_set_u64(w, "petit.train.step", (uint64_t)t->step);
-    gguf_set_u32(w, "petit.train.epoch", (uint32_t)t->epoch);
-    gguf_set_u64(w, "petit.train.batch_pos", (uint64_t)t->batch_pos);
-    gguf_set_f64(w, "petit.train.best_dev", t->best_dev);
-    gguf_set_u32(w, "petit.train.bad_evals", (uint32_t)t->bad_evals);
-    gguf_set_u64(w, "petit.train.data_fingerprint", t->data_fp);
-    gguf_set_u64(w, "petit.train.seed", o->seed);
-    gguf_set_f32(w, "petit.train.lr", o->lr);
-    gguf_set_u32(w, "petit.train.warmup", (uint32_t)o->warmup);
-    gguf_set_str(w, "petit.train.schedule", pt_schedule_name(o->schedule));
-    gguf_set_u64(w, "petit.train.total_steps", (uint64_t)o->total_steps);
-    gguf_set_f32(w, "petit.train.min_lr", o->min_lr);
-    gguf_set_f32(w, "petit.train.beta1", o->beta1);
-    gguf_set_f32(w, "petit.train.beta2", o->beta2);
-    gguf_set_f32(w, "petit.train.eps", o->eps);
-    gguf_set_f32(w, "petit.train.weight_decay", o->weight_decay);
-    gguf_set_f32(w, "petit.train.clip", o->clip);
-    gguf_set_f32(w, "petit.train.smoothing", o->smoothing);
-    gguf_set_u32(w, "petit.train.accum", (uint32_t)o->accum);
-    gguf_set_u32(w, "petit.train.batch_tokens", (uint32_t)o->batch_tokens);
-    if (o->ecq_bits > 0) {
-        gguf_set_f64(w, "petit.train.ecq_lambda", o->ecq_lambda);
-        gguf_set_u32(w, "petit.train.ecq_bits", (uint32_t)o->ecq_bits);
-        if (t->ecq_scale)
-            gguf_set_arr(w, "petit.train.ecq_scale", GGUF_V_F32, t->ecq_scale, (uint64_t)t->model.n_tensors);
-    }
-    if (o->kd_alpha > 0) {
-        gguf_set_f32(w, "petit.train.kd_alpha", o->kd_alpha);
-        gguf_set_f32(w, "petit.train.kd_tau", o->kd_tau);
-        gguf_set_u32(w, "petit.train.kd_topk", (uint32_t)o->kd_topk);
-    }
+    gguf_fields_write(w, ckpt_keys, N_CKPT_KEYS, t, ckpt_groups(o));
+    if (t->ecq_scale)
+        gguf_set_arr(w, "petit.train.ecq_scale", GGUF_V_F32, t->ecq_scale, (uint64_t)t->model.n_tensors);
     if (o->qat.type != NN_F32) {
-        gguf_set_u32(w, "petit.train.qat_type", (uint32_t)o->qat.type);
-        gguf_set_u32(w, "petit.train.qat_emb_type", (uint32_t)o->qat.emb_type);
-        gguf_set_u32(w, "petit.train.qat_groups", o->qat.groups);
-        gguf_set_u32(w, "petit.train.qat_lsq", (uint32_t)(o->qat_lsq && t->lsq_s));
+        gguf_set_u32(w, "petit.train.qat_lsq", (uint32_t)(o->qat_lsq && t->lsq_s)); /* the steps exist */
         if (o->qat_lsq && t->lsq_s) {
             uint64_t ne = t->lsq_n ? t->lsq_n : 1;
             gguf_add_tensor(w, "lsq.step", GGUF_TYPE_F32, 1, &ne, t->lsq_s, ne * sizeof(float));
@@ -517,48 +530,12 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
     }
     memcpy(t->model.mem, m.mem, m.n_params * sizeof(float));
     pt_model_free(&m);
-    uint64_t u64;
-    uint32_t u32;
-    float f;
-    double d;
-    const char *s;
-    uint64_t sl;
-#define U64(key, dst) if (gguf_get_u64(g, key, &u64)) goto fail_free; dst = u64
-#define U32(key, dst) if (gguf_get_u32(g, key, &u32)) goto fail_free; dst = u32
-#define F32(key, dst) if (gguf_get_f32(g, key, &f)) goto fail_free; dst = f
-    U64("petit.train.step", t->step);
-    U32("petit.train.epoch", t->epoch);
-    U64("petit.train.batch_pos", t->batch_pos);
-    if (gguf_get_f64(g, "petit.train.best_dev", &d)) goto fail_free;
-    t->best_dev = d;
-    U32("petit.train.bad_evals", t->bad_evals);
-    U64("petit.train.data_fingerprint", t->data_fp);
-    U64("petit.train.seed", t->opts.seed);
-    F32("petit.train.lr", t->opts.lr);
-    U32("petit.train.warmup", t->opts.warmup);
-    if (gguf_get_str(g, "petit.train.schedule", &s, &sl)) goto fail_free;
-    {
-        char buf[16] = {0};
-        memcpy(buf, s, sl < 15 ? sl : 15);
-        t->opts.schedule = pt_schedule_parse(buf);
-        if (t->opts.schedule < 0) {
-            pt_set_error("unknown schedule '%s'", buf);
-            goto fail_free;
-        }
-    }
-    U64("petit.train.total_steps", t->opts.total_steps);
-    F32("petit.train.min_lr", t->opts.min_lr);
-    F32("petit.train.beta1", t->opts.beta1);
-    F32("petit.train.beta2", t->opts.beta2);
-    F32("petit.train.eps", t->opts.eps);
-    F32("petit.train.weight_decay", t->opts.weight_decay);
-    F32("petit.train.clip", t->opts.clip);
-    F32("petit.train.smoothing", t->opts.smoothing);
-    U32("petit.train.accum", t->opts.accum);
-    U32("petit.train.batch_tokens", t->opts.batch_tokens);
-    if (gguf_find_key(g, "petit.train.ecq_bits") >= 0) { /* an ECQ-aware run */
-        if (gguf_get_f64(g, "petit.train.ecq_lambda", &t->opts.ecq_lambda)) goto fail_free;
-        U32("petit.train.ecq_bits", t->opts.ecq_bits);
+    /* a run's kind by its keys: ECQ-aware, distillation, QAT */
+    unsigned groups = (gguf_find_key(g, "petit.train.ecq_bits") >= 0 ? CK_ECQ : 0) |
+                      (gguf_find_key(g, "petit.train.kd_alpha") >= 0 ? CK_KD : 0) |
+                      (gguf_find_key(g, "petit.train.qat_type") >= 0 ? CK_QAT : 0);
+    if (gguf_fields_read(g, ckpt_keys, N_CKPT_KEYS, t, groups)) goto fail_free;
+    if (groups & CK_ECQ) {
         if (t->opts.ecq_bits < 2 || t->opts.ecq_bits > 8 || !(t->opts.ecq_lambda >= 0)) {
             pt_set_error("bad ECQ settings in the checkpoint");
             goto fail_free;
@@ -576,16 +553,7 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
             memcpy(t->ecq_scale, arr, (size_t)n * sizeof(float));
         }
     }
-    if (gguf_find_key(g, "petit.train.kd_alpha") >= 0) { /* a distillation run */
-        F32("petit.train.kd_alpha", t->opts.kd_alpha);
-        F32("petit.train.kd_tau", t->opts.kd_tau);
-        U32("petit.train.kd_topk", t->opts.kd_topk);
-    }
-    if (gguf_find_key(g, "petit.train.qat_type") >= 0) { /* a QAT run */
-        U32("petit.train.qat_type", t->opts.qat.type);
-        U32("petit.train.qat_emb_type", t->opts.qat.emb_type);
-        U32("petit.train.qat_groups", t->opts.qat.groups);
-        U32("petit.train.qat_lsq", t->opts.qat_lsq);
+    if (groups & CK_QAT) {
         if (nn_qrow_bytes(t->opts.qat.type, NN_QK) == 0 || t->opts.qat.type == NN_F32 ||
             nn_qrow_bytes(t->opts.qat.emb_type, NN_QK) == 0 || !(t->opts.qat.groups & PT_QP_ALL)) {
             pt_set_error("bad QAT settings in the checkpoint");
@@ -605,9 +573,6 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
             }
         }
     }
-#undef U64
-#undef U32
-#undef F32
     if (pt_model_load_tensors(&t->model, t->adam_m, "opt.m.", g) ||
         pt_model_load_tensors(&t->model, t->adam_v, "opt.v.", g))
         goto fail_free;
