@@ -23,6 +23,7 @@ int cmd_average(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* "petit NAME: message" on stderr; returns 1 (the exit code for errors) */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -20,6 +20,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"translate", cmd_translate, "translate text (stdin or -i FILE) with a model"},
+    {"serve", cmd_serve, "an HTTP server with LibreTranslate's API (POST /translate)"},
     {"train", cmd_train, "train a translation model on parallel text"},
     {"distill", cmd_distill, "train a student from a teacher (knowledge distillation)"},
     {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
