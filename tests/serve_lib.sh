@@ -12,7 +12,7 @@ serve_start() {
     SERVE_PID=$!
     local i port
     for ((i = 0; i < ${SERVE_WAIT:-120} * 10; i++)); do
-        port=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$SERVE_LOG" | sed 's/.*://')
+        port=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$SERVE_LOG" | sed 's/.*://' || true)
         [ -n "$port" ] && { SERVE_URL=http://127.0.0.1:$port; return 0; }
         kill -0 $SERVE_PID 2>/dev/null || break
         sleep 0.1
