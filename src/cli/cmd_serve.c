@@ -44,6 +44,9 @@ int cmd_serve(int argc, char **argv) {
 #else
 
 #include <arpa/inet.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -71,7 +74,7 @@ static const char *usage_text =
     "                    format (\"text\" or \"html\": tags kept, the text between them\n"
     "                    translated) -> {\"translatedText\": ...} (a string or a list)\n"
     "  GET  /languages   [{\"code\", \"name\", \"targets\"}, ...]\n"
-    "  GET  /health      {\"status\": \"ok\", ...}\n"
+    "  GET  /health      {\"status\": \"ok\", \"queued\", \"requests\", ..., \"heap_kb\": malloc's in use}\n"
     "Errors are {\"error\": \"...\"} with 400 (bad request), 404, 405, 413 (too large),\n"
     "429 (queue full: retry later), 500, 503 (shutting down). Texts are split into\n"
     "sentences (as translate --split) and the sentences of concurrent requests are\n"
@@ -304,14 +307,26 @@ static mhd_result languages(server *s, struct MHD_Connection *c) {
     return respond(c, MHD_HTTP_OK, &b);
 }
 
+/* the bytes malloc has handed out and not had back (glibc), or -1 */
+static long heap_in_use(void) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    return (long)(mi.uordblks + mi.hblkhd);
+#else
+    return -1;
+#endif
+}
+
 static mhd_result health(server *s, struct MHD_Connection *c) {
     pthread_mutex_lock(&s->q.mu);
     long queued = s->q.queued, jobs = s->q.jobs_done, sent = s->q.sentences_done, batches = s->q.batches;
     pthread_mutex_unlock(&s->q.mu);
-    char msg[256];
+    long heap = heap_in_use();
+    char msg[320];
     snprintf(msg, sizeof msg,
-             "{\"status\": \"ok\", \"queued\": %ld, \"requests\": %ld, \"sentences\": %ld, \"batches\": %ld}", queued,
-             jobs, sent, batches);
+             "{\"status\": \"ok\", \"queued\": %ld, \"requests\": %ld, \"sentences\": %ld, \"batches\": %ld, "
+             "\"heap_kb\": %ld}",
+             queued, jobs, sent, batches, heap < 0 ? -1 : heap / 1024);
     sbuf b = {0};
     sb_str(&b, msg);
     return respond(c, MHD_HTTP_OK, &b);
