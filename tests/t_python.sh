@@ -20,6 +20,7 @@ export PETIT_LIB=$PWD/$B/libpetit.so PYTHONPATH=$PWD/python${PYTHONPATH:+:$PYTHO
 if ldd "$PETIT_LIB" | grep -q libasan; then
     export LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
     export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 # python's own allocations
+    export PY_CHECK_RSS=0 # ASan's quarantine keeps freed memory: RSS grows by design
 fi
 
 printf '%s\n' "A man is riding a bicycle down the street." "Two young girls are playing in the park." \
@@ -65,7 +66,10 @@ for i in range(10): t.translate(src[:2], beam=1)
 r0 = rss()
 for i in range(n): t.translate(src[:2], beam=1)
 r1 = rss()
-check(r1 - r0 < 4096, "RSS over %d more calls: %d -> %d kB" % (n, r0, r1))
+if os.environ.get("PY_CHECK_RSS", "1") == "1":
+    check(r1 - r0 < 4096, "RSS over %d more calls: %d -> %d kB" % (n, r0, r1))
+else:
+    print("skip: RSS check under a sanitizer (%d -> %d kB)" % (r0, r1))
 with petit.Translator("models/en-fr.gguf", beam=2) as u:
     check(u.translate(src[1]) != "", "beam 2 in a with block")
 t.close()
