@@ -86,16 +86,26 @@ r=$(J "{\"q\": \"$s1\"}")
 [ "$(body "$r")" = "{\"translatedText\": \"$t1\", \"detectedLanguage\": {\"confidence\": 100.0, \"language\": \"en\"}}" ] \
     && ok "still answering after the errors" || bad "after errors: $r"
 
-# 100 concurrent requests, each its own sentence: each answer is that sentence's translation
+# 100 concurrent requests, each its own sentence: each answer is that sentence's
+# translation. Exact for most: greedy decoding can change a word with the batch a sentence
+# is decoded in (the server's batches are whatever requests wait together; `petit
+# translate --batch 1` and `--batch 32` differ on a few of these lines too), so the others
+# must still be closest to their own sentence's translation (no answer to another request).
 sed -n '1,100p' "$SRC" > "$W/c.en"
 T --split < "$W/c.en" > "$W/c.fr"
 "$PY" tools/serve_client.py concurrent "$U" "$W/c.en" > "$W/c.json"
-"$PY" - "$W/c.json" "$W/c.fr" <<'PY' && ok "100 concurrent requests: 100 answers, each = petit translate's" || bad "concurrent"
+"$PY" - "$W/c.json" "$W/c.fr" > "$W/c.out" <<'PY' && ok "100 concurrent requests: $(tail -1 "$W/c.out")" || { bad "concurrent"; cat "$W/c.out"; }
 import json, sys
 r = json.load(open(sys.argv[1])); want = open(sys.argv[2], encoding="utf-8").read().split("\n")[:100]
-bad = [i for i in range(100) if r["status"][i] != 200 or r["texts"][i] != want[i]]
-for i in bad[:5]: print("  line %d: %s %r want %r" % (i, r["status"][i], r["texts"][i], want[i]))
-sys.exit(1 if bad or len(r["texts"]) != 100 else 0)
+def sim(a, b):
+    a, b = set(a.split()), set(b.split())
+    return len(a & b) / max(1, len(a | b))
+exact = sum(r["status"][i] == 200 and r["texts"][i] == want[i] for i in range(100))
+bad = [i for i in range(100) if r["status"][i] != 200 or not isinstance(r["texts"][i], str)
+       or max(range(100), key=lambda j: (sim(r["texts"][i], want[j]), j == i)) != i]
+for i in bad[:5]: print("  line %d: %s %r want %r" % (i + 1, r["status"][i], r["texts"][i], want[i]))
+print("100 answers, %d equal to petit translate's, the others closest to their own" % exact)
+sys.exit(1 if bad or exact < 90 or len(r["texts"]) != 100 else 0)
 PY
 serve_stop && ok "SIGTERM when idle: exit 0" || bad "exit $?: $(tail -3 "$SERVE_LOG")"
 grep -q "stopped after" "$SERVE_LOG" && ok "$(grep "stopped after" "$SERVE_LOG")" || bad "no 'stopped' line"

@@ -47,6 +47,9 @@ int cli_is_help(const char *a);
 /* parse a whole-string number; on failure print a usage error and return -1 */
 int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* the default model: $PETIT_MODEL, else models/en-fr.gguf beside the
+ * executable, else in the current folder (buf holds the path), else NULL */
+const char *cli_default_model(char *buf, size_t n);
 /* a and b name the same file (both exist) */
 int cli_same_file(const char *a, const char *b);
 /* Open a float (all-F32) model for petit quantize / pack: on an integer or

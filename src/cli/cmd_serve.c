@@ -18,7 +18,9 @@
  *
  * Not here: TLS, API keys (api_key is accepted and ignored), language
  * detection (source "auto" means the model's source language), /detect,
- * file translation, a web front end. */
+ * file translation, a web front end. With format "html" each run of text
+ * between tags is translated on its own, so an inline tag (<b>, <a>) cuts
+ * its sentence into pieces translated apart. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -144,6 +146,10 @@ static void sb_json(sbuf *b, const char *s) {
 
 /* ---- responses -------------------------------------------------------- */
 
+/* set on SIGTERM: every answer from then on closes its connection, so that
+ * keep-alive clients let go and the server can stop without cutting one */
+static int stopping;
+
 static mhd_result respond(struct MHD_Connection *c, unsigned status, sbuf *body) {
     struct MHD_Response *r = MHD_create_response_from_buffer(body->n, body->p, MHD_RESPMEM_MUST_FREE);
     if (!r) {
@@ -153,6 +159,7 @@ static mhd_result respond(struct MHD_Connection *c, unsigned status, sbuf *body)
     body->p = NULL;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    if (__atomic_load_n(&stopping, __ATOMIC_RELAXED)) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     mhd_result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -570,22 +577,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     pthread_mutex_unlock(&s->log_mu);
 }
 
-/* $PETIT_MODEL, else models/en-fr.gguf beside the executable or here */
-static const char *default_model(char *buf, size_t n) {
-    const char *e = getenv("PETIT_MODEL");
-    if (e && *e) return e;
-    char exe[4096];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        if ((size_t)snprintf(buf, n, "%.4000s/models/en-fr.gguf", exe) < n && access(buf, R_OK) == 0) return buf;
-    }
-    snprintf(buf, n, "models/en-fr.gguf");
-    return access(buf, R_OK) == 0 ? buf : NULL;
-}
-
 int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *host = "127.0.0.1", *src_lang = "en", *tgt_lang = "fr";
     long port = 5000, batch = 32, workers = 1, max_body = 1 << 20, max_queue = 1024, max_conn = 256, timeout = 30, x;
@@ -640,7 +631,7 @@ int cmd_serve(int argc, char **argv) {
         }
     }
     char def[4096];
-    if (!model && !(model = default_model(def, sizeof def)))
+    if (!model && !(model = cli_default_model(def, sizeof def)))
         return cli_usage("serve", "no -m MODEL.gguf, no $PETIT_MODEL and no bundled models/en-fr.gguf");
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof addr);
@@ -674,7 +665,7 @@ int cmd_serve(int argc, char **argv) {
         return cli_fail("serve", "%s", pt_error());
     }
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, completed, &s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
@@ -696,8 +687,24 @@ int cmd_serve(int argc, char **argv) {
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {}
     fprintf(stderr, "petit serve: %s: finishing the queued requests\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    serve_queue_stop(&s.q); /* new requests get 503; queued ones are translated and answered */
-    MHD_stop_daemon(d);     /* waits for the connections' threads */
+    /* 1. new requests get 503 (and "Connection: close"); new connections are
+     * refused: the listening socket stops accepting and is shut down (it is
+     * closed only after MHD_stop_daemon, as libmicrohttpd asks) */
+    __atomic_store_n(&stopping, 1, __ATOMIC_RELAXED);
+    serve_queue_close(&s.q);
+    MHD_socket lfd = MHD_quiesce_daemon(d);
+    if (lfd != MHD_INVALID_SOCKET) shutdown(lfd, SHUT_RDWR);
+    /* 2. the queued requests are translated and answered */
+    serve_queue_stop(&s.q);
+    /* 3. the open connections finish what they were sending (up to 5 s: an
+     * idle keep-alive connection would wait for its timeout) */
+    for (int i = 0; i < 100; i++) {
+        const union MHD_DaemonInfo *ci = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        if (!ci || ci->num_connections == 0) break;
+        usleep(50 * 1000);
+    }
+    MHD_stop_daemon(d); /* closes the rest, waits for the connections' threads */
+    if (lfd != MHD_INVALID_SOCKET) close(lfd);
     fprintf(stderr, "petit serve: stopped after %ld requests (%ld sentences in %ld batches)\n", s.requests,
             s.q.sentences_done, s.q.batches);
     serve_queue_free(&s.q);

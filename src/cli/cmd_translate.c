@@ -62,23 +62,6 @@ static const char *usage_text =
     "A long option's value may also follow an '=' (--beam=4). OpenMP's threads wait\n"
     "passively (OMP_WAIT_POLICY=passive) unless the environment sets a policy.\n";
 
-/* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
- * current one): the model a plain `petit translate` uses */
-static const char *default_model(char *buf, size_t n) {
-    const char *e = getenv("PETIT_MODEL");
-    if (e && *e) return e;
-    char exe[4096];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        if ((size_t)snprintf(buf, n, "%.4000s/models/en-fr.gguf", exe) < n && access(buf, R_OK) == 0) return buf;
-    }
-    snprintf(buf, n, "models/en-fr.gguf");
-    return access(buf, R_OK) == 0 ? buf : NULL;
-}
-
 typedef struct {
     char *text;
     size_t len;
@@ -322,7 +305,7 @@ int cmd_translate(int argc, char **argv) {
         }
     }
     char def[4096];
-    if (!model && !(model = default_model(def, sizeof def)))
+    if (!model && !(model = cli_default_model(def, sizeof def)))
         return cli_usage("translate", "no -m MODEL.gguf, no $PETIT_MODEL and no bundled models/en-fr.gguf "
                                       "beside the executable");
     if (o.nbest > 2 * o.beam)
