@@ -3,7 +3,8 @@
 #   make debug    -O0 -g build in build-debug/
 #   make asan     AddressSanitizer + UBSan build in build-asan/, then its tests
 #   make bench    run the benchmarks in bench/
-# Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), NO_MPI=1, CC=clang, BUILD=dir.
+# Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), NO_MPI=1, NO_MHD=1 (no petit serve),
+#        CC=clang, BUILD=dir.
 
 SHELL   := /bin/bash
 CC      ?= cc
@@ -58,6 +59,19 @@ else
   MPI_MSG  := ✗ MPI (no mpicc: one process)
 endif
 
+# libmicrohttpd (petit serve's HTTP): linked into ./petit only, not the library
+ifneq ($(NO_MHD),1)
+  HAVE_MHD := $(shell printf '#include <stdarg.h>\n#include <stdint.h>\n#include <sys/types.h>\n#include <sys/socket.h>\n#include <microhttpd.h>\nint main(void){return MHD_is_feature_supported(MHD_FEATURE_THREADS)<0;}' | \
+                $(CC) -x c - -o /dev/null -lmicrohttpd 2>/dev/null && echo 1)
+endif
+ifeq ($(HAVE_MHD),1)
+  CPPFLAGS += -DPETIT_MHD
+  CLI_LIBS := -lmicrohttpd
+  MHD_MSG  := ✓ libmicrohttpd (petit serve)
+else
+  MHD_MSG  := ✗ libmicrohttpd (no petit serve)
+endif
+
 # position-independent objects, so that one set makes libpetit.a, libpetit.so
 # and ./petit (no second compile); no interposition, so code inside the
 # library calls itself directly (as -fPIE would); only petit_* is exported
@@ -82,13 +96,13 @@ all: info $(BUILD)/petit $(BUILD)/libpetit.a $(BUILD)/libpetit.so
 endif
 
 info:
-	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [$(MPI_MSG)]  [ISA:$(ISA)]"
+	@echo "petit build: $(CC)  [$(OMP_MSG)]  [$(BLAS_MSG)]  [$(MPI_MSG)]  [$(MHD_MSG)]  [ISA:$(ISA)]"
 
 petit: $(BUILD)/petit
 	@rm -f $@ && cp $< $@
 
 $(BUILD)/petit: $(CLI_OBJ) $(BUILD)/libpetit.a
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) $(CLI_LIBS)
 
 libpetit.a: $(BUILD)/libpetit.a
 	@rm -f $@ && cp $< $@
@@ -97,7 +111,7 @@ libpetit.so: $(BUILD)/libpetit.so
 	@rm -f $@ && cp $< $@
 
 # rebuild everything when the compiler flags change (NO_BLAS=1 and friends)
-FLAGS_SIG := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDLIBS)
+FLAGS_SIG := $(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDLIBS) $(CLI_LIBS)
 $(BUILD)/.flags: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(FLAGS_SIG)' | cmp -s - $@ || echo '$(FLAGS_SIG)' > $@
@@ -139,8 +153,9 @@ test: info tests
 debug:
 	$(MAKE) BUILD=build-debug OPT=-O0 petit tests
 
+# PETIT_ASAN=1: tests that send many requests scale down (tests/t_serve_memory.sh)
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+	PETIT_ASAN=1 $(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 bench: petit
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b --quick || exit 1; done

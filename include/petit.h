@@ -75,6 +75,9 @@ PETIT_API void petit_model_free(petit_model *m);
 PETIT_API int petit_model_max_len(const petit_model *m);
 /* 1 if the model file carries a lexical shortlist (petit_options.shortlist) */
 PETIT_API int petit_model_has_shortlist(const petit_model *m);
+/* the source tokens of text (UTF-8, without EOS) as the model's tokenizer
+ * cuts it: a sentence fits when this is below petit_model_max_len. -1 on error */
+PETIT_API int petit_model_count_tokens(const petit_model *m, const char *text);
 
 PETIT_API void petit_options_default(petit_options *o);
 PETIT_API petit_translator *petit_translator_new(const petit_model *m, const petit_options *o);
@@ -94,6 +97,10 @@ PETIT_API int petit_translate_nbest(petit_translator *t, const char *const *src,
 
 /* Source tokens that were cut off by the last call (0 if none). */
 PETIT_API long petit_truncated_tokens(const petit_translator *t);
+
+/* Frees what the library allocated (the translations): for callers that
+ * do not share its malloc, such as a binding from another language. */
+PETIT_API void petit_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -24,6 +24,7 @@ int cmd_shortlist(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
 int cmd_pack(int argc, char **argv);
 int cmd_import(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* "petit NAME: message" on stderr; returns 1 (the exit code for errors) */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -47,6 +48,9 @@ int cli_is_help(const char *a);
 /* parse a whole-string number; on failure print a usage error and return -1 */
 int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* the default model: $PETIT_MODEL, else models/en-fr.gguf beside the
+ * executable, else in the current folder (buf holds the path), else NULL */
+const char *cli_default_model(char *buf, size_t n);
 /* a and b name the same file (both exist) */
 int cli_same_file(const char *a, const char *b);
 /* Open a float (all-F32) model for petit quantize / pack: on an integer or

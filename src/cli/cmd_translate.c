@@ -16,6 +16,7 @@
 
 #include "base/base.h"
 #include "cli/cli.h"
+#include "cli/segment.h"
 #include "petit.h"
 
 static const char *usage_text =
@@ -24,7 +25,8 @@ static const char *usage_text =
     "\n"
     "Translates standard input (or FILE) line by line (UTF-8; any bytes survive). Empty lines\n"
     "give empty lines; a trailing CR is dropped; a NUL byte ends its line's text;\n"
-    "sources longer than the model's maximum length are cut (with a warning).\n"
+    "sources longer than the model's maximum length are cut (with a warning; --split\n"
+    "translates them in pieces instead).\n"
     "\n"
     "  -m, --model FILE        model file (GGUF with its vocabulary); default: $PETIT_MODEL,\n"
     "                          else the bundled English->French model, models/en-fr.gguf\n"
@@ -41,6 +43,10 @@ static const char *usage_text =
     "  --json                  one JSON object per line: {\"line\": i, \"text\": ...,\n"
     "                          \"score\": ..., \"ms\": ...} (ms: its share of its batch's\n"
     "                          time); with --nbest, \"nbest\": [{\"text\", \"score\"}, ...]\n"
+    "  --split                 paragraphs: split each line into sentences (abbreviations,\n"
+    "                          numbers, quotes and ellipses kept together), translate them\n"
+    "                          and join them back on one line; a sentence longer than the\n"
+    "                          model's maximum length is translated in pieces, not cut\n"
     "  --batch N               sentences decoded together (default 32)\n"
     "  --threads N             threads (default: all cores)\n"
     "  --length-penalty X      scores divided by length^X (default 1.0)\n"
@@ -59,23 +65,6 @@ static const char *usage_text =
     "A long option's value may also follow an '=' (--beam=4). OpenMP's threads wait\n"
     "passively (OMP_WAIT_POLICY=passive) unless the environment sets a policy.\n";
 
-/* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
- * current one): the model a plain `petit translate` uses */
-static const char *default_model(char *buf, size_t n) {
-    const char *e = getenv("PETIT_MODEL");
-    if (e && *e) return e;
-    char exe[4096];
-    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (k > 0) {
-        exe[k] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        if ((size_t)snprintf(buf, n, "%.4000s/models/en-fr.gguf", exe) < n && access(buf, R_OK) == 0) return buf;
-    }
-    snprintf(buf, n, "models/en-fr.gguf");
-    return access(buf, R_OK) == 0 ? buf : NULL;
-}
-
 typedef struct {
     char *text;
     size_t len;
@@ -84,7 +73,8 @@ typedef struct {
 
 typedef struct {
     petit_translator *t;
-    int batch, nbest, json;
+    const petit_model *pm;
+    int batch, nbest, json, split;
     long done, words_out, warned;
     int tty;
     double t0;
@@ -124,45 +114,97 @@ static void put_json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-/* translate `n` pending lines and write them in input order */
-static int flush_pending(run_ctx *r, line *pend, int n) {
-    if (!n) return 0;
-    int nb = r->nbest;
+/* translate items[0..n) (index: its position in the arrays), sorted by
+ * length and in batches; out, score, counts, ms have n*nbest (n) slots */
+static int translate_items(run_ctx *r, const line *items, int n, char **out, float *score, int *counts,
+                           double *ms) {
+    int nb = r->nbest, rc = 0;
     line *sorted = pt_malloc((size_t)n * sizeof(line));
-    memcpy(sorted, pend, (size_t)n * sizeof(line));
+    memcpy(sorted, items, (size_t)n * sizeof(line));
     qsort(sorted, (size_t)n, sizeof(line), by_len);
-    char **out = pt_calloc((size_t)n * nb, sizeof(char *));
-    float *score = pt_calloc((size_t)n * nb, sizeof(float));
-    int *counts = pt_calloc((size_t)n, sizeof(int));
-    double *ms = pt_calloc((size_t)n, sizeof(double));
     const char **src = pt_malloc((size_t)r->batch * sizeof(char *));
-    long base = pend[0].index;
-    for (int i = 0; i < n; i += r->batch) {
+    char **o = pt_calloc((size_t)r->batch * nb, sizeof(char *));
+    float *s = pt_calloc((size_t)r->batch * nb, sizeof(float));
+    int *c = pt_calloc((size_t)r->batch, sizeof(int));
+    for (int i = 0; i < n && !rc; i += r->batch) {
         int k = n - i < r->batch ? n - i : r->batch;
         for (int j = 0; j < k; j++) src[j] = sorted[i + j].text;
-        char **o = pt_calloc((size_t)k * nb, sizeof(char *));
-        float *s = pt_calloc((size_t)k * nb, sizeof(float));
-        int *c = pt_calloc((size_t)k, sizeof(int));
         double tb = pt_time();
         if (petit_translate_nbest(r->t, src, k, o, s, c)) {
             fprintf(stderr, "petit translate: %s\n", petit_last_error());
-            return -1;
+            rc = -1;
+            break;
         }
         if (petit_truncated_tokens(r->t) && r->warned++ < 10)
-            fprintf(stderr, "petit translate: %ld source tokens beyond the model's maximum length were cut\n",
-                    petit_truncated_tokens(r->t));
+            fprintf(stderr, "petit translate: %ld source tokens beyond the model's maximum length were cut "
+                            "(--split translates long lines in pieces)\n", petit_truncated_tokens(r->t));
         for (int j = 0; j < k; j++) {
-            long at = sorted[i + j].index - base;
+            long at = sorted[i + j].index;
             memcpy(out + at * nb, o + (size_t)j * nb, (size_t)nb * sizeof(char *));
             memcpy(score + at * nb, s + (size_t)j * nb, (size_t)nb * sizeof(float));
             counts[at] = c[j];
             ms[at] = 1e3 * (pt_time() - tb) / k;
         }
-        free(o), free(s), free(c);
         if (r->tty) {
             double el = pt_time() - r->t0;
             fprintf(stderr, "\r%ld lines, %.0f lines/s ", r->done + i + k, (r->done + i + k) / (el > 0 ? el : 1));
         }
+    }
+    free(sorted), free(src), free(o), free(s), free(c);
+    return rc;
+}
+
+/* --split: each line's pieces (sentences, cut to fit) are translated as one
+ * batch and joined back on one line; the score is their sum */
+static int translate_split(run_ctx *r, const line *pend, int n, char **out, float *score, int *counts,
+                           double *ms) {
+    cli_pieces p = {0};
+    int *first = pt_malloc((size_t)(n + 1) * sizeof(int));
+    for (int i = 0; i < n; i++) {
+        first[i] = p.n;
+        if (cli_segment(r->pm, pend[i].text, pend[i].len, &p) < 0) {
+            fprintf(stderr, "petit translate: %s\n", petit_last_error());
+            cli_pieces_free(&p), free(first);
+            return -1;
+        }
+    }
+    first[n] = p.n;
+    int m = p.n;
+    line *items = pt_malloc((size_t)(m ? m : 1) * sizeof(line));
+    for (int i = 0; i < m; i++) items[i] = (line){p.text[i], strlen(p.text[i]), i};
+    char **o = pt_calloc((size_t)(m ? m : 1), sizeof(char *));
+    float *s = pt_calloc((size_t)(m ? m : 1), sizeof(float));
+    int *c = pt_calloc((size_t)(m ? m : 1), sizeof(int));
+    double *t = pt_calloc((size_t)(m ? m : 1), sizeof(double));
+    int rc = m ? translate_items(r, items, m, o, s, c, t) : 0;
+    for (int i = 0; i < n && !rc; i++) {
+        out[i] = cli_join(o + first[i], first[i + 1] - first[i]);
+        score[i] = 0, ms[i] = 0, counts[i] = 1;
+        for (int j = first[i]; j < first[i + 1]; j++) score[i] += s[j], ms[i] += t[j];
+    }
+    for (int i = 0; i < m; i++) free(o[i]);
+    free(o), free(s), free(c), free(t), free(items), free(first);
+    cli_pieces_free(&p);
+    return rc;
+}
+
+/* translate `n` pending lines and write them in input order */
+static int flush_pending(run_ctx *r, line *pend, int n) {
+    if (!n) return 0;
+    int nb = r->nbest;
+    char **out = pt_calloc((size_t)n * nb, sizeof(char *));
+    float *score = pt_calloc((size_t)n * nb, sizeof(float));
+    int *counts = pt_calloc((size_t)n, sizeof(int));
+    double *ms = pt_calloc((size_t)n, sizeof(double));
+    line *items = pt_malloc((size_t)n * sizeof(line));
+    for (int i = 0; i < n; i++) items[i] = pend[i], items[i].index = i;
+    int rc = r->split ? translate_split(r, items, n, out, score, counts, ms)
+                      : translate_items(r, items, n, out, score, counts, ms);
+    free(items);
+    if (rc) {
+        for (int i = 0; i < n * nb; i++) free(out[i]);
+        free(out), free(score), free(counts), free(ms);
+        return -1;
     }
     FILE *f = r->out;
     for (int i = 0; i < n; i++) {
@@ -194,7 +236,7 @@ static int flush_pending(run_ctx *r, line *pend, int n) {
     int bad = fflush(f) != 0 || ferror(f);
     int e = errno;
     r->done += n;
-    free(sorted), free(out), free(score), free(counts), free(ms), free(src);
+    free(out), free(score), free(counts), free(ms);
     if (bad) {
         fprintf(stderr, "petit translate: %s: write failed: %s\n", r->out_name, strerror(e ? e : EIO));
         return -1;
@@ -204,7 +246,7 @@ static int flush_pending(run_ctx *r, line *pend, int n) {
 
 int cmd_translate(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *output = NULL;
-    int json = 0;
+    int json = 0, split = 0;
     petit_options o;
     petit_options_default(&o); /* the API's defaults are the command's (beam 4) */
     long batch = 32, x;
@@ -227,6 +269,8 @@ int cmd_translate(int argc, char **argv) {
             output = v, i++;
         } else if (!strcmp(f, "--json")) {
             json = 1;
+        } else if (!strcmp(f, "--split")) {
+            split = 1;
         } else if (!strcmp(f, "--beam")) {
             if (cli_int("translate", f, v, 1, 256, &x)) return 2;
             o.beam = (int)x, i++;
@@ -268,11 +312,13 @@ int cmd_translate(int argc, char **argv) {
         }
     }
     char def[4096];
-    if (!model && !(model = default_model(def, sizeof def)))
+    if (!model && !(model = cli_default_model(def, sizeof def)))
         return cli_usage("translate", "no -m MODEL.gguf, no $PETIT_MODEL and no bundled models/en-fr.gguf "
                                       "beside the executable");
     if (o.nbest > 2 * o.beam)
         return cli_usage("translate", "--nbest %d is more than twice the beam (%d)", o.nbest, o.beam);
+    if (split && o.nbest > 1)
+        return cli_usage("translate", "--split joins one translation per sentence: no --nbest with it");
     int in_fd = 0;
     if (input && strcmp(input, "-")) {
         struct stat st;
@@ -300,7 +346,7 @@ int cmd_translate(int argc, char **argv) {
         return cli_fail("translate", "%s", pt_error());
     }
     petit_translator *t = petit_translator_new(pm, &o);
-    run_ctx r = {t, (int)batch, o.nbest, json, 0, 0, 0, isatty(2), pt_time(), output ? af.f : stdout,
+    run_ctx r = {t, pm, (int)batch, o.nbest, json, split, 0, 0, 0, isatty(2), pt_time(), output ? af.f : stdout,
                  output ? output : "standard output"};
     if (verbose) fprintf(stderr, "petit translate: loaded %s in %.0f ms\n", model, 1e3 * (pt_time() - t0));
 

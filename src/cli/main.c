@@ -20,6 +20,7 @@ static const struct {
     const char *help;
 } commands[] = {
     {"translate", cmd_translate, "translate text (stdin or -i FILE) with a model"},
+    {"serve", cmd_serve, "an HTTP server with LibreTranslate's API (POST /translate)"},
     {"train", cmd_train, "train a translation model on parallel text"},
     {"distill", cmd_distill, "train a student from a teacher (knowledge distillation)"},
     {"plot", cmd_plot, "draw training curves from a metrics file as SVG"},
@@ -277,4 +278,21 @@ void cli_copy_meta(gguf_writer *w, const gguf_file *g) {
     for (int i = 0; i < gguf_n_kv(g); i++)
         if (strncmp(gguf_key(g, i), "petit.quant.", 12) && strncmp(gguf_key(g, i), "petit.ecq.", 10))
             gguf_copy_kv(w, g, i);
+}
+
+/* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
+ * current one): the model a plain `petit translate` or `petit serve` uses */
+const char *cli_default_model(char *buf, size_t n) {
+    const char *e = getenv("PETIT_MODEL");
+    if (e && *e) return e;
+    char exe[4096];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        if ((size_t)snprintf(buf, n, "%.4000s/models/en-fr.gguf", exe) < n && access(buf, R_OK) == 0) return buf;
+    }
+    snprintf(buf, n, "models/en-fr.gguf");
+    return access(buf, R_OK) == 0 ? buf : NULL;
 }

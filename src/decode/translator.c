@@ -74,6 +74,15 @@ void petit_model_free(petit_model *pm) {
 int petit_model_max_len(const petit_model *pm) { return pm->m.cfg.max_len; }
 
 int petit_model_has_shortlist(const petit_model *pm) { return pm->has_sl; }
+int petit_model_count_tokens(const petit_model *pm, const char *text) {
+    int *ids = NULL;
+    size_t cap = 0;
+    int n = spm_encode(pm->src_sp, text, strlen(text), &ids, &cap);
+    free(ids);
+    return n;
+}
+
+void petit_free(void *p) { free(p); }
 
 void petit_options_default(petit_options *o) {
     pt_decode_opts d; /* the decoder's defaults: beam 4, as petit translate and Marian */
