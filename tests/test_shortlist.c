@@ -74,9 +74,9 @@ static void build_test(void) {
     CHECK(a.n_freq == b.n_freq && !memcmp(a.s2t, b.s2t, (size_t)VS * 3 * sizeof(int32_t)) &&
               !memcmp(a.freq, b.freq, (size_t)a.n_freq * sizeof(int32_t)),
           "1 and 2 threads build different lists");
+    pt_shortlist_free(&b);
     o.k = 0;
     CHECK(pt_shortlist_build(&b, NP, so, si, to, ti, VS, VT, 0, &o) == -1, "k = 0 accepted");
-    pt_shortlist_free(&b);
 
     /* the union of two sentences */
     int s1[] = {3, 4, 0}, s2[] = {4, 7}, l[] = {3, 2};
