@@ -12,11 +12,11 @@
 #include "test.h"
 #include "text/split.h"
 
-/* the sentences of s joined with " | " (a static buffer) */
-static const char *split_str(const char *s) {
+/* the spans fn finds in s joined with " | " (a static buffer) */
+static const char *spans_str(int (*fn)(const char *, size_t, pt_span **, int *), const char *s) {
     static char out[8192];
     pt_span *sp = NULL;
-    int cap = 0, n = pt_split_sentences(s, strlen(s), &sp, &cap);
+    int cap = 0, n = fn(s, strlen(s), &sp, &cap);
     size_t m = 0;
     out[0] = 0;
     for (int i = 0; i < n && m + sp[i].len + 4 < sizeof out; i++) {
@@ -28,20 +28,9 @@ static const char *split_str(const char *s) {
     return out;
 }
 
-static const char *runs_str(const char *s) {
-    static char out[8192];
-    pt_span *sp = NULL;
-    int cap = 0, n = pt_html_runs(s, strlen(s), &sp, &cap);
-    size_t m = 0;
-    out[0] = 0;
-    for (int i = 0; i < n && m + sp[i].len + 4 < sizeof out; i++) {
-        if (i) memcpy(out + m, " | ", 3), m += 3;
-        memcpy(out + m, s + sp[i].start, sp[i].len), m += sp[i].len;
-    }
-    out[m] = 0;
-    free(sp);
-    return out;
-}
+/* the sentences of s, and its runs of text between HTML tags */
+static const char *split_str(const char *s) { return spans_str(pt_split_sentences, s); }
+static const char *runs_str(const char *s) { return spans_str(pt_html_runs, s); }
 
 static const struct { const char *in, *want; } cases[] = {
     {"", ""},

@@ -48,6 +48,8 @@ int cli_is_help(const char *a);
 /* parse a whole-string number; on failure print a usage error and return -1 */
 int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, long *out);
 int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+/* "on" or "off" into *out (1, 0); otherwise a usage error and -1 */
+int cli_on_off(const char *cmd, const char *flag, const char *s, int *out);
 /* the default model: $PETIT_MODEL, else models/en-fr.gguf beside the
  * executable, else in the current folder (buf holds the path), else NULL */
 const char *cli_default_model(char *buf, size_t n);

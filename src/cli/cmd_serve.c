@@ -605,8 +605,8 @@ int cmd_serve(int argc, char **argv) {
             if (cli_int("serve", f, v, 1, 256, &x)) return 2;
             o.beam = (int)x, i++;
         } else if (!strcmp(f, "--shortlist")) {
-            if (!v || (strcmp(v, "on") && strcmp(v, "off"))) return cli_usage("serve", "--shortlist takes on or off");
-            o.shortlist = !strcmp(v, "on"), i++;
+            if (cli_on_off("serve", f, v, &o.shortlist)) return 2;
+            i++;
         } else if (!strcmp(f, "--batch")) {
             if (cli_int("serve", f, v, 1, 4096, &batch)) return 2;
             i++;

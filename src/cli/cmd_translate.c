@@ -297,9 +297,8 @@ int cmd_translate(int argc, char **argv) {
         } else if (!strcmp(f, "--allow-unk")) {
             o.allow_unk = 1;
         } else if (!strcmp(f, "--shortlist")) {
-            if (!v || (strcmp(v, "on") && strcmp(v, "off")))
-                return cli_usage("translate", "--shortlist takes on or off%s%s%s", v ? " (not '" : "", v ? v : "", v ? "')" : "");
-            o.shortlist = !strcmp(v, "on"), i++;
+            if (cli_on_off("translate", f, v, &o.shortlist)) return 2;
+            i++;
         } else if (!strcmp(f, "--verbose") || !strcmp(f, "-v")) {
             verbose = 1;
         } else if (f[0] == '-' && f[1]) {

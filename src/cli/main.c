@@ -202,6 +202,13 @@ int cli_int(const char *cmd, const char *flag, const char *s, long lo, long hi, 
     return 0;
 }
 
+int cli_on_off(const char *cmd, const char *flag, const char *s, int *out) {
+    if (!s || (strcmp(s, "on") && strcmp(s, "off")))
+        return cli_usage(cmd, "%s takes on or off%s%s%s", flag, s ? " (not '" : "", s ? s : "", s ? "')" : ""), -1;
+    *out = !strcmp(s, "on");
+    return 0;
+}
+
 int cli_float(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out) {
     char *end;
     if (!s) return cli_usage(cmd, "%s needs a value", flag), -1;

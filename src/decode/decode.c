@@ -91,7 +91,6 @@ struct pt_decoder {
     char *sub_data;
     float *sub_b, *sub_pk_mem;
     int sub_cap; /* rows sub_data, sub_b, sub_pk_mem hold */
-    int col_pad, col_unk; /* the logit columns of PAD and UNK */
 };
 
 void pt_decoder_profile(pt_decoder *d, double *step_s, double *self_attn_s, int cap) {
@@ -136,15 +135,17 @@ int pt_decode_rows(const pt_decoder *d) { return d->use_sl ? d->n_sel : d->m->cf
 
 /* The batch's union of shortlisted pieces, and the output layer's rows for
  * them. EOS is always in; so are PAD and UNK, masked after the softmax as
- * without a shortlist, so that the union of every piece is exact decoding. */
-static void shortlist_rows(pt_decoder *d, const int *const *src, const int *src_len, int B) {
+ * without a shortlist, so that the union of every piece is exact decoding:
+ * *col_pad and *col_unk receive their logit columns. */
+static void shortlist_rows(pt_decoder *d, const int *const *src, const int *src_len, int B, int *col_pad,
+                           int *col_unk) {
     const pt_model *m = d->m;
     const pt_config *c = &m->cfg;
     int always[3] = {c->eos_id, c->pad_id, c->unk_id};
     int n = d->n_sel = pt_shortlist_select(d->sl, src, src_len, B, always, 3, NULL, 0, c->vocab, d->sel, d->mark);
     for (int i = 0; i < n; i++) {
-        if (d->sel[i] == c->pad_id) d->col_pad = i;
-        if (d->sel[i] == c->unk_id) d->col_unk = i;
+        if (d->sel[i] == c->pad_id) *col_pad = i;
+        if (d->sel[i] == c->unk_id) *col_unk = i;
     }
     const nn_weight *W = PT_W(m, tok_emb, 0);
     size_t rb = W->type == NN_F32 ? (size_t)W->in * sizeof(float) : nn_qrow_bytes(W->type, W->in);
@@ -521,8 +522,8 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
     }
     reserve(d, B, S, K, T);
     d->use_sl = d->sl && o->shortlist;
-    d->col_pad = c->pad_id, d->col_unk = c->unk_id;
-    if (d->use_sl) shortlist_rows(d, src, src_len, B);
+    int col_pad = c->pad_id, col_unk = c->unk_id; /* logit columns */
+    if (d->use_sl) shortlist_rows(d, src, src_len, B, &col_pad, &col_unk);
     const int Vr = d->use_sl ? d->n_sel : V; /* logit columns: column i is token sel[i] */
     T = d->cap_T, S = d->cap_S; /* strides of the buffers */
     int Smax = 1;
@@ -563,9 +564,9 @@ int pt_decode(pt_decoder *d, const int *const *src, const int *src_len, int B,
         step(d, R, t);
         log_softmax(d->logits, R, Vr);
         if (c->mask_pad) /* after the normalization, as generate's bad_words_ids */
-            for (int r = 0; r < R; r++) d->logits[(size_t)r * Vr + d->col_pad] = -INFINITY;
+            for (int r = 0; r < R; r++) d->logits[(size_t)r * Vr + col_pad] = -INFINITY;
         if (!o->allow_unk) /* a vocabulary with byte fallback never needs UNK */
-            for (int r = 0; r < R; r++) d->logits[(size_t)r * Vr + d->col_unk] = -INFINITY;
+            for (int r = 0; r < R; r++) d->logits[(size_t)r * Vr + col_unk] = -INFINITY;
         int *hist = d->hist[d->cur], *nhist = d->hist[!d->cur];
         /* each sentence's 2K best candidates over its rows, sentences in parallel */
 #pragma omp parallel for schedule(dynamic, 1) if ((long)R * Vr > 65536)
