@@ -2,6 +2,8 @@
 #   make test     build and run the test suite (ends with "N passed, N failed")
 #   make debug    -O0 -g build in build-debug/
 #   make asan     AddressSanitizer + UBSan build in build-asan/, then its tests
+#   make emul512  the AVX-512/VNNI kernels emulated on AVX2 (SIMDe), under the per-ISA tests
+#                 (TESTS="test_x t_y.sh" picks tests for any test target)
 #   make bench    run the benchmarks in bench/
 # Knobs: NO_OPENMP=1, NO_BLAS=1 (built-in kernels only), NO_MPI=1, NO_MHD=1 (no petit serve),
 #        CC=clang, BUILD=dir.
@@ -72,6 +74,12 @@ else
   MHD_MSG  := ✗ libmicrohttpd (no petit serve)
 endif
 
+# EMUL512=1 (make emul512): the AVX-512 and VNNI kernels run on SIMDe's
+# portable intrinsics (libsimde-dev), so an AVX2-only CPU tests them lane for lane
+ifeq ($(EMUL512),1)
+  CPPFLAGS += -DPETIT_EMUL512
+endif
+
 # position-independent objects, so that one set makes libpetit.a, libpetit.so
 # and ./petit (no second compile); no interposition, so code inside the
 # library calls itself directly (as -fPIE would); only petit_* is exported
@@ -86,7 +94,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test debug asan bench clean info demo model FORCE
+.PHONY: all test debug asan emul512 bench clean info demo model FORCE
 # ./petit and ./libpetit.a at the top are copies of the default build only;
 # other builds (BUILD=build-asan, NO_BLAS=1 BUILD=...) stay in their folder.
 ifeq ($(BUILD),build)
@@ -148,7 +156,7 @@ $(BUILD)/bench/qlinear: bench/qlinear.c $(BUILD)/libpetit.a $(BUILD)/.flags
 tests: $(TEST_BIN) $(BUILD)/petit
 
 test: info tests
-	@PETIT=$(BUILD)/petit BUILD=$(BUILD) bash tests/run.sh
+	@PETIT=$(BUILD)/petit BUILD=$(BUILD) TESTS="$(TESTS)" bash tests/run.sh
 
 debug:
 	$(MAKE) BUILD=build-debug OPT=-O0 petit tests
@@ -156,6 +164,17 @@ debug:
 # PETIT_ASAN=1: tests that send many requests scale down (tests/t_serve_memory.sh)
 asan:
 	PETIT_ASAN=1 $(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+# the AVX-512 and VNNI kernels, emulated (EMUL512=1), under the tests that
+# run each ISA level: on an AVX2-only CPU the only way to run them. Skipped,
+# visibly, without SIMDe's headers or AVX2.
+EMUL512_TESTS := test_quant test_quant_model test_qat test_linear_rows t_isa.sh t_threads.sh
+emul512:
+	@if ! printf '#include <simde/x86/avx512.h>\n' | $(CC) -mavx2 -E -x c - >/dev/null 2>&1; then \
+	    echo "emul512: skipped (no SIMDe headers: apt-get install libsimde-dev)"; \
+	elif ! grep -qw avx2 /proc/cpuinfo 2>/dev/null; then echo "emul512: skipped (no AVX2)"; \
+	else $(MAKE) --no-print-directory BUILD=build-emul512 EMUL512=1 OPT="-O2 -mavx2 -mfma -mf16c -Wno-psabi" \
+	    TESTS="$(EMUL512_TESTS)" test; fi
 
 bench: petit
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b --quick || exit 1; done
@@ -198,6 +217,6 @@ model: petit
 	BUNDLE=1 bash recipe/en-fr.sh
 
 clean:
-	rm -rf build build-debug build-asan build-fuzz petit libpetit.a libpetit.so
+	rm -rf build build-debug build-asan build-emul512 build-fuzz petit libpetit.a libpetit.so
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test program (build/tests/test_*) and every shell test
 # (tests/t_*.sh), one line each, then "N passed, N failed". Exit 1 on any failure.
-# Run from the repository root; `make test` does that.
+# Run from the repository root; `make test` does that. TESTS="test_a t_b.sh"
+# runs only those.
 set -u
 BUILD=${BUILD:-build}
 export PETIT=${PETIT:-$BUILD/petit}
@@ -12,6 +13,7 @@ trap 'rm -rf "$log"' EXIT
 for t in "$BUILD"/tests/test_* tests/t_*.sh; do
     [ -e "$t" ] || continue
     name=$(basename "$t")
+    if [ -n "${TESTS:-}" ] && [[ " $TESTS " != *" $name "* ]]; then continue; fi
     start=$(date +%s.%N)
     if [[ $t == *.sh ]]; then bash "$t" >"$log/out" 2>&1; rc=$?; else "$t" >"$log/out" 2>&1; rc=$?; fi
     secs=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')

@@ -221,8 +221,8 @@ static void test_isa(int isa, int type, int N, int in, int out, int with_bias) {
     free(W), free(X), free(b), free(Ys), free(Yv), free(q), free(wd);
 }
 
-/* the default kernel: same bits on 1 and 2 threads, and for a row alone */
-static void test_bits(int type) {
+/* each level's kernel: same bits on 1 and 2 threads, and for a row alone */
+static void test_bits(int isa, int type) {
     int N = 37, in = 256, out = 300;
     pt_rng r = {99};
     float *W = pt_malloc((size_t)out * in * 4), *X = pt_malloc((size_t)N * in * 4);
@@ -232,24 +232,27 @@ static void test_bits(int type) {
     uint8_t *q = pt_malloc(rb * out);
     for (int o = 0; o < out; o++) nn_quantize_row(type, q + o * rb, W + (size_t)o * in, in);
     nn_qmat m = {type, out, in, q};
-    nn_set_isa(nn_isa_supported(NN_ISA_AVX2) ? NN_ISA_AVX2 : NN_ISA_SCALAR);
+    nn_set_isa(isa);
     nn_set_threads(1);
     nn_qlinear_int(Y1, X, &m, NULL, N);
     nn_set_threads(2);
     nn_qlinear_int(Y2, X, &m, NULL, N);
-    CHECK(!memcmp(Y1, Y2, (size_t)N * out * 4), "%s: 1 and 2 threads differ", nn_qtype_name(type));
+    CHECK(!memcmp(Y1, Y2, (size_t)N * out * 4), "%s %s: 1 and 2 threads differ", nn_isa_name(isa), nn_qtype_name(type));
     nn_qlinear_int(Yr, X + 5 * in, &m, NULL, 1);
-    CHECK(!memcmp(Yr, Y1 + 5 * out, out * 4), "%s: row 5 alone differs from within the batch", nn_qtype_name(type));
+    CHECK(!memcmp(Yr, Y1 + 5 * out, out * 4), "%s %s: row 5 alone differs from within the batch", nn_isa_name(isa),
+          nn_qtype_name(type));
     /* the dequantizing path (N >= 8): same bits on 1 and 2 threads */
     nn_set_threads(1);
     nn_qlinear(Y1, X, &m, NULL, N);
     nn_set_threads(2);
     nn_qlinear(Y2, X, &m, NULL, N);
-    CHECK(!memcmp(Y1, Y2, (size_t)N * out * 4), "%s dequantizing path: 1 and 2 threads differ", nn_qtype_name(type));
+    CHECK(!memcmp(Y1, Y2, (size_t)N * out * 4), "%s %s dequantizing path: 1 and 2 threads differ", nn_isa_name(isa),
+          nn_qtype_name(type));
     free(W), free(X), free(Y1), free(Y2), free(Yr), free(q);
 }
 
 int main(void) {
+    int deflt = nn_isa();
     test_fp16();
     test_layout();
     test_roundtrip(NN_Q8_0);
@@ -264,8 +267,8 @@ int main(void) {
     }
     static const int Ns[] = {1, 2, 3, 4, 5, 17, 64}, ins[] = {32, 64, 96, 256, 1024}, outs[] = {1, 3, 5, 31, 256};
     for (int isa = NN_ISA_AVX2; isa <= NN_ISA_AVX512VNNI; isa++) {
-        if (!nn_isa_supported(isa)) {
-            printf("  %s: not on this CPU, skipped\n", nn_isa_name(isa));
+        if (!nn_isa_supported(isa) || isa > nn_isa_cap()) {
+            printf("  %s: skipped (%s)\n", nn_isa_name(isa), isa > nn_isa_cap() ? "PETIT_ISA" : "not on this CPU");
             continue;
         }
         n_isas_run++;
@@ -276,8 +279,9 @@ int main(void) {
         printf("  %s: %d shapes against the scalar kernel\n", nn_isa_name(isa), n_shapes);
         n_shapes = 0;
     }
-    test_bits(NN_Q8_0);
-    test_bits(NN_Q4_0);
-    printf("  default kernel on this CPU: %s\n", nn_isa_name(nn_isa()));
+    for (int isa = NN_ISA_SCALAR; isa <= nn_isa_cap(); isa++)
+        if (nn_isa_supported(isa)) test_bits(isa, NN_Q8_0), test_bits(isa, NN_Q4_0);
+    nn_set_isa(deflt);
+    printf("  default kernel on this CPU: %s\n", nn_isa_name(deflt));
     return test_done("test_quant");
 }

@@ -134,6 +134,9 @@ static int run_command(int argc, char **argv) {
         for (int i = 0; i < NN_ISA_COUNT; i++)
             if (nn_isa_supported(i)) printf(" %s", nn_isa_name(i));
         printf("; PETIT_ISA caps it)\n");
+#ifdef PETIT_EMUL512
+        printf("isa: this build emulates avx512 and avx512-vnni on avx2 (make emul512; for tests, slow)\n");
+#endif
 #ifdef _OPENMP
         const char *wp = getenv("OMP_WAIT_POLICY");
         printf("openmp: %d threads by default, OMP_WAIT_POLICY=%s\n", omp_get_num_procs(), wp ? wp : "(unset)");

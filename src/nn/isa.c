@@ -16,6 +16,9 @@ int nn_isa_supported(int isa) {
 #else
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 #endif
+#ifdef PETIT_EMUL512 /* make emul512: the AVX-512 kernels run emulated on AVX2 */
+    if (isa >= NN_ISA_AVX2 && isa < NN_ISA_COUNT) return avx2;
+#endif
     int avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl");
     if (isa == NN_ISA_AVX2) return avx2;

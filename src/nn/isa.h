@@ -10,7 +10,10 @@
  *
  * Levels: avx2 means AVX2 + FMA + F16C; avx512 adds AVX-512 F/BW/VL;
  * avx512-vnni adds VNNI. A kernel without a version for a level runs the
- * best version below it (the fp32 kernels have none above avx2). */
+ * best version below it (the fp32 kernels have none above avx2).
+ *
+ * PETIT_EMUL512 (make emul512) builds the AVX-512 kernels on SIMDe's portable
+ * intrinsics and reports both AVX-512 levels wherever AVX2 is, for tests. */
 #ifndef PETIT_NN_ISA_H
 #define PETIT_NN_ISA_H
 

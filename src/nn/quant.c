@@ -35,6 +35,14 @@
 #include <immintrin.h>
 #define QX86 1
 #endif
+/* the AVX-512 kernels' target; under `make emul512` their intrinsics are
+ * SIMDe's portable ones (nn/emul512.h) and they run on any AVX2 CPU */
+#ifdef PETIT_EMUL512
+#include "nn/emul512.h"
+#define T512(extra) "avx2,fma,f16c"
+#else
+#define T512(extra) "avx512f,avx512bw,avx512vl,avx2,fma,f16c" extra
+#endif
 
 /* ---- fp16 ------------------------------------------------------------- */
 
@@ -282,7 +290,7 @@ AVX2_TOP void dequant_avx2(int type, float *dst, const void *src, int n) {
 }
 
 /* ---- AVX-512 (BW, VL; VNNI's dpbusd when present) ---------------------- */
-#define AVX512_FN(extra) static inline __attribute__((always_inline, target("avx512f,avx512bw,avx512vl,avx2,fma,f16c" extra)))
+#define AVX512_FN(extra) static inline __attribute__((always_inline, target(T512(extra))))
 
 /* two blocks b, b+1 of a row as 64 signed codes, their scales in lanes 0-7 and 8-15 */
 #define LOAD_W2(NAME, EXTRA)                                                                       \
@@ -340,7 +348,7 @@ LOAD_W2(load_w2_vnni, ",avx512vnni")
                 y[(size_t)c * ldy + r] = s + (bias ? bias[r] : 0.0f);                                 \
             }                                                                                         \
     }                                                                                                 \
-    static __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c" EXTRA))) void NAME(        \
+    static __attribute__((target(T512(EXTRA)))) void NAME(                                        \
         int type, int nb, const uint8_t *w, size_t wstride, const int8_t *qx, const float *dx, int in, \
         float *y, int ldy, const float *bias, int RW, int RX) {                                       \
         if (RW == 4 && RX == 1) NAME##_k(type, nb, w, wstride, qx, dx, in, y, ldy, bias, 4, 1);       \
