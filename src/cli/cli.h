@@ -63,13 +63,8 @@ int cli_load_float_model(const char *cmd, const char *refusal, const char *path,
  * of an earlier quantization */
 void cli_copy_meta(gguf_writer *w, const gguf_file *g);
 
-/* GPTQ's statistics for m (cmd_quantize.c): the first max_lines sentences
- * of the source-language file path are translated greedily, then run
- * teacher-forced on their translations with pt_calib attached to the
- * policy's tensors; with grads, each sentence's loss gradient is added to
- * the Fisher's diagonal too (pt_calib_add_grads). cache (or NULL): a file
- * that keeps the statistics for later runs on the same model, policy and
- * sentences (pt_calib_save/load). 0 and *out, or non-zero after an error
+/* GPTQ's statistics for m (decode/calib.h's pt_calibrate) with the tokenizer
+ * of g; quiet: no progress line. 0 and *out, or non-zero after an error
  * message. */
 int cli_calibrate(const char *cmd, const gguf_file *g, const char *model_path, pt_model *m,
                   const pt_quant_policy *pol, const char *path, int max_lines, int grads, const char *cache,
