@@ -86,7 +86,7 @@ endif
 PIC := -fPIC -fno-semantic-interposition -fvisibility=hidden
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(CFLAGS_X) $(PIC)
 
-LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/text/*.c src/nn/*.c src/model/*.c \
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/gguf/*.c src/text/*.c src/eval/*.c src/nn/*.c src/model/*.c \
                               src/train/*.c src/decode/*.c src/compress/*.c src/import/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))

@@ -15,7 +15,7 @@
 
 #include "base/base.h"
 #include "test.h"
-#include "text/bleu.h"
+#include "eval/bleu.h"
 
 #define DIR "tests/data/bleu/"
 

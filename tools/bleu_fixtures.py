@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Reference data for petit's BLEU and chrF (src/text/bleu.c), made with sacreBLEU.
+"""Reference data for petit's BLEU and chrF (src/eval/bleu.c), made with sacreBLEU.
 
-    python tools/bleu_fixtures.py unicode    # writes src/text/bleu_unicode.c
+    python tools/bleu_fixtures.py unicode    # writes src/eval/bleu_unicode.c
     python tools/bleu_fixtures.py fixtures   # writes tests/data/bleu/*
 
 Needs `pip install sacrebleu` (which brings `regex`); run from the repository
@@ -155,7 +155,7 @@ def cmd_unicode():
     w(f" * the regex module {regex.__version__}, which carries its own, newer Unicode tables.")
     w(" * Ranges are sorted and disjoint and looked up by binary search; the")
     w(" * functions are declared in bleu.h. */")
-    w('#include "text/bleu.h"')
+    w('#include "eval/bleu.h"')
     w("")
     w("/* [lo, hi] with a class (v) for the class tables; for the lowercase runs,")
     w(" * every c in [lo, hi] with (c - lo) % stride == 0 lowercases to c + v */")
@@ -227,7 +227,7 @@ def cmd_unicode():
     w("        return 0;")
     w("    }")
     w("}")
-    path = os.path.join(ROOT, "src", "text", "bleu_unicode.c")
+    path = os.path.join(ROOT, "src", "eval", "bleu_unicode.c")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(L) + "\n")
     print(f"wrote {path}: {len(intl)} intl ranges, {len(case)} case ranges, "

@@ -1,12 +1,12 @@
 /* cmd_bleu.c: `petit bleu REF_FILE... < HYP_FILE`: sacreBLEU-compatible BLEU
- * and chrF of a translated test set (the scoring is src/text/bleu.c). */
+ * and chrF of a translated test set (the scoring is src/eval/bleu.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "base/base.h"
 #include "cli/cli.h"
-#include "text/bleu.h"
+#include "eval/bleu.h"
 
 static const char *CMD = "bleu";
 

@@ -24,7 +24,7 @@
  * multiply-add, 4 * avg_prec + avg_rec, is safe from FMA contraction because
  * multiplying by 4 is exact.
  */
-#include "text/bleu.h"
+#include "eval/bleu.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * the regex module 2026.11.19, which carries its own, newer Unicode tables.
  * Ranges are sorted and disjoint and looked up by binary search; the
  * functions are declared in bleu.h. */
-#include "text/bleu.h"
+#include "eval/bleu.h"
 
 /* [lo, hi] with a class (v) for the class tables; for the lowercase runs,
  * every c in [lo, hi] with (c - lo) % stride == 0 lowercases to c + v */
