@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 #include "nn/nn.h"
 #include "train/dist.h"
+#include "train/run.h"
 #include "train/train.h"
 
 static const char *usage_text =
@@ -416,6 +417,53 @@ static spm_model *load_vocab(const train_args *a, const char *ckpt, spm_model **
     return src;
 }
 
+/* pt_train_run's callbacks: the progress line and the metrics file, and saving */
+typedef struct {
+    const train_args *a;
+    const spm_model *sp;
+    FILE *mf; /* --metrics, rank 0 only */
+    int tty;
+} run_ctx;
+
+static void on_progress(void *ctx, const pt_trainer *t, const pt_progress *p) {
+    const run_ctx *x = ctx;
+    char e1[32], e2[32];
+    fmt_time(e1, sizeof e1, p->elapsed);
+    fmt_time(e2, sizeof e2, p->eta);
+    char comm[64] = "";
+    if (g_nranks > 1) /* rank 0's view: its wait for the others, and the reductions */
+        snprintf(comm, sizeof comm, " | %d ranks: wait %.0f%% comm %.0f%%", g_nranks,
+                 100 * p->comm.wait_s / p->interval, 100 * p->comm.comm_s / p->interval);
+    if (!x->a->quiet) {
+        char dv[32] = ""; /* NAN until a dev set is evaluated: nothing to show */
+        if (!isnan(p->dev_loss)) snprintf(dv, sizeof dv, " | dev %.4f", p->dev_loss);
+        fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f%s | lr %.2e | %.0f tok/s | %.1f GFLOP/s%s | %s | ETA %s%s",
+                x->tty ? "\r" : "", p->step, p->epoch, p->loss, dv, p->lr, p->tok_s, p->gflops, comm, e1, e2,
+                x->tty ? "   " : "\n");
+        fflush(stderr);
+    }
+    if (x->mf) {
+        fprintf(x->mf, "{\"step\":%ld,\"epoch\":%d,\"loss\":%.6f,\"lr\":%.6g,\"tok_s\":%.1f,\"gflops\":%.3f,\"grad_norm\":%.4f,\"elapsed\":%.2f",
+                p->step, p->epoch, p->loss, p->lr, p->tok_s, p->gflops, p->grad_norm, p->elapsed);
+        if (p->validated) fprintf(x->mf, ",\"dev_loss\":%.6f", p->dev_loss);
+        if (g_nranks > 1)
+            fprintf(x->mf, ",\"ranks\":%d,\"interval_s\":%.4f,\"wait_s\":%.4f,\"comm_s\":%.4f", g_nranks,
+                    p->interval, p->comm.wait_s, p->comm.comm_s);
+        fprintf(x->mf, "}\n");
+        fflush(x->mf);
+    }
+}
+
+static int on_save(void *ctx, const pt_trainer *t) {
+    const run_ctx *x = ctx;
+    return save_all(t, x->sp, x->a);
+}
+
+static int on_snapshot(void *ctx, const pt_trainer *t) {
+    const run_ctx *x = ctx;
+    return g_rank == 0 ? save_snapshot(t, x->sp, x->a) : 0;
+}
+
 static int train_main(int argc, char **argv) {
     train_args a;
     memset(&a, 0, sizeof a);
@@ -662,102 +710,25 @@ static int train_main(int argc, char **argv) {
         fprintf(stderr, "petit %s: %d ranks (%s), each 1/%d of every batch of %d tokens\n", CMD, g_nranks,
                 pt_dist_backend(), g_nranks, t.opts.batch_tokens);
 
-    /* the loop */
+    /* the loop (train/run.c); this file shows its progress and saves */
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
-    pt_epoch ep = {0};
-    pt_batcher bb = {0};
-    int tty = isatty(2);
-    double start = pt_time(), last = start, dev_loss = NAN;
-    long step0 = t.step, tok_since = 0;
-    double flops_since = 0, loss_since = 0;
-    int steps_since = 0, stop_reason = 0;
-    rc = 0;
+    run_ctx rx = {&a, sp, mf, isatty(2)};
+    pt_run_opts ro = {a.max_steps, a.max_epochs, a.valid_every, a.patience, a.save_every, a.snapshot_every,
+                      a.log_every};
+    pt_run_hooks hooks = {&rx, on_progress, on_save, on_snapshot, &g_stop};
+    pt_stop_reason why;
     g_together = 1; /* from here on the ranks take every decision to stop together */
-    pt_dist_stats_reset();
-    for (;;) {
-        if (g_nranks > 1 ? pt_dist_any(g_stop) : g_stop) { /* a signal reached one rank: all stop */
-            g_stop = 1;
-            break;
-        }
-        if (a.max_steps && t.step >= a.max_steps) { stop_reason = 1; break; }
-        if (a.max_epochs && ep.order && t.batch_pos >= ep.n_batches && t.epoch + 1 >= a.max_epochs) {
-            stop_reason = 2;
-            break;
-        }
-        pt_step_stats st;
-        if (pt_trainer_step(&t, &corpus, &ep, &bb, &st)) {
-            if (tty) fputc('\n', stderr);
-            rc = 1; /* every rank fails alike (the step's sums are shared): rank 0 says it */
-            if (g_rank == 0) cli_fail(CMD, "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
-            break;
-        }
-        tok_since += st.tokens + st.src_tokens;
-        flops_since += st.flops;
-        loss_since += st.loss;
-        steps_since++;
-        int do_valid = dev.n && t.step % a.valid_every == 0;
-        if (do_valid) {
-            dev_loss = pt_trainer_eval(&t, &dev, &bb);
-            if (dev_loss < t.best_dev) t.best_dev = dev_loss, t.bad_evals = 0;
-            else t.bad_evals++;
-            if (a.patience && t.bad_evals >= a.patience) stop_reason = 3;
-        }
-        if (t.step % a.log_every == 0 || do_valid || stop_reason) {
-            double now = pt_time(), dt = now - last;
-            double el = now - start, eta = NAN;
-            if (a.max_steps) eta = el / (double)(t.step - step0) * (double)(a.max_steps - t.step);
-            char e1[32], e2[32];
-            fmt_time(e1, sizeof e1, el);
-            fmt_time(e2, sizeof e2, eta);
-            double tok_s = tok_since / dt, gf = flops_since / dt * 1e-9, ls = loss_since / steps_since;
-            pt_dist_stats ds;
-            pt_dist_stats_get(&ds);
-            pt_dist_stats_reset();
-            char comm[64] = "";
-            if (g_nranks > 1) /* rank 0's view: its wait for the others, and the reductions */
-                snprintf(comm, sizeof comm, " | %d ranks: wait %.0f%% comm %.0f%%", g_nranks,
-                         100 * ds.wait_s / dt, 100 * ds.comm_s / dt);
-            if (!a.quiet) {
-                char dv[32] = ""; /* NAN until a dev set is evaluated: nothing to show */
-                if (!isnan(dev_loss)) snprintf(dv, sizeof dv, " | dev %.4f", dev_loss);
-                fprintf(stderr, "%sstep %ld | epoch %d | loss %.4f%s | lr %.2e | %.0f tok/s | %.1f GFLOP/s%s | %s | ETA %s%s",
-                        tty ? "\r" : "", t.step, t.epoch + 1, ls, dv, st.lr, tok_s, gf, comm, e1, e2,
-                        tty ? "   " : "\n");
-                fflush(stderr);
-            }
-            if (mf) {
-                fprintf(mf, "{\"step\":%ld,\"epoch\":%d,\"loss\":%.6f,\"lr\":%.6g,\"tok_s\":%.1f,\"gflops\":%.3f,\"grad_norm\":%.4f,\"elapsed\":%.2f",
-                        t.step, t.epoch + 1, ls, st.lr, tok_s, gf, st.grad_norm, el);
-                if (do_valid) fprintf(mf, ",\"dev_loss\":%.6f", dev_loss);
-                if (g_nranks > 1)
-                    fprintf(mf, ",\"ranks\":%d,\"interval_s\":%.4f,\"wait_s\":%.4f,\"comm_s\":%.4f", g_nranks, dt,
-                            ds.wait_s, ds.comm_s);
-                fprintf(mf, "}\n");
-                fflush(mf);
-            }
-            last = now, tok_since = 0, flops_since = 0, loss_since = 0, steps_since = 0;
-        }
-        if (t.step % a.save_every == 0 && save_all(&t, sp, &a)) { rc = 1; break; }
-        if (a.snapshot_every && t.step % a.snapshot_every == 0 && g_rank == 0 && save_snapshot(&t, sp, &a)) {
-            rc = 1;
-            break;
-        }
-        if (stop_reason) break;
-    }
-    if (tty && !a.quiet) fputc('\n', stderr);
-    if (rc == 0) {
-        if (save_all(&t, sp, &a)) rc = 1;
-        else if (!a.quiet) {
-            const char *why = g_stop ? "interrupted" : stop_reason == 1 ? "reached --max-steps"
-                              : stop_reason == 2 ? "reached --max-epochs" : "dev loss stopped improving";
-            fprintf(stderr, "petit %s: %s at step %ld; wrote %s and %s\n", CMD, why, t.step, a.out, a.ckpt);
-        }
-    }
-    if (g_stop && rc == 0) rc = 130;
+    rc = pt_train_run(&t, &corpus, &dev, &ro, &hooks, &why);
+    if (rx.tty && !a.quiet) fputc('\n', stderr);
+    if (rc == 1 && g_rank == 0) /* every rank fails alike (the step's sums are shared): rank 0 says it */
+        cli_fail(CMD, "%s; stopping (the last checkpoint, %s, is kept)", pt_error(), a.ckpt);
+    if (rc == 0 && !a.quiet)
+        fprintf(stderr, "petit %s: %s at step %ld; wrote %s and %s\n", CMD, pt_stop_reason_str(why), t.step,
+                a.out, a.ckpt);
+    if (rc) rc = 1;
+    else if (why == PT_STOP_SIGNAL) rc = 130;
     if (mf) fclose(mf);
-    pt_epoch_free(&ep);
-    pt_batcher_free(&bb);
 out_dev:
     pt_corpus_free(&dev);
 out_corpus:
