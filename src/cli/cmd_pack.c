@@ -135,7 +135,7 @@ int cmd_pack(int argc, char **argv) {
     pt_quant_keep_free(&keep);
     gguf_writer_free(w);
 done:
-    pt_calib_detach(calib);
+    pt_calib_free(calib);
     pt_model_free(&m);
     gguf_close(g);
     return rc;

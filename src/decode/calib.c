@@ -73,7 +73,7 @@ static int read_calib(const char *path, int max_lines, const spm_model *sp, cons
 /* translate the calibration sentences, then run the model teacher-forced on
  * its own translations with the statistics attached; with grads, also each
  * sentence's gradient of its loss (the Fisher's samples) */
-static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, int n, const pt_calib_opts *co) {
+static void calibrate(const pt_model *m, pt_calib *calib, int **src, const int *slen, int n, const pt_calib_opts *co) {
     const int grads = co->grads;
     const pt_config *c = &m->cfg;
     const int batch = 16;
@@ -85,17 +85,13 @@ static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, 
     int *bsrc = pt_malloc((size_t)batch * P * sizeof(int)), *tin = pt_malloc((size_t)batch * P * sizeof(int));
     int *tout = pt_malloc((size_t)batch * P * sizeof(int)), *tlen = pt_malloc(batch * sizeof(int));
     pt_acts *a = pt_acts_new(c, batch, P, P);
+    pt_observer obs = pt_calib_observer(calib);
     float *g = grads ? pt_malloc(m->n_params * sizeof(float)) : NULL;
     long rows = 0;
     double t0 = pt_time();
     for (int i = 0; i < n; i += batch) {
         int B = n - i < batch ? n - i : batch, S = 0, T = 0;
-        m->observe_ctx = NULL; /* not while translating */
-        void (*obs)(void *, int, const float *, int, int) = m->observe;
-        m->observe = NULL;
-        pt_decode(dec, (const int *const *)(src + i), slen + i, B, &o);
-        m->observe = obs;
-        m->observe_ctx = calib;
+        pt_decode(dec, (const int *const *)(src + i), slen + i, B, &o); /* its own activations: not observed */
         for (int b = 0; b < B; b++) {
             int h;
             float sc;
@@ -119,10 +115,10 @@ static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, 
         }
         pt_batch bt = {B, S, T, bsrc, slen + i, tin, tout, tlen, NULL};
         int ntok;
+        pt_acts_observe(a, &obs);
         pt_forward(m, a, &bt, 0.0f, 0, &ntok);
+        pt_acts_observe(a, NULL);
         if (g) { /* one sentence at a time: a sample of the Fisher is one sentence's gradient */
-            obs = m->observe;
-            m->observe = NULL;
             for (int b = 0; b < B; b++) {
                 int S1 = slen[i + b], T1 = tlen[b];
                 pt_batch b1 = {1, S1, T1, src[i + b], slen + i + b, tin + b * T, tout + b * T, tlen + b, NULL};
@@ -130,7 +126,6 @@ static void calibrate(pt_model *m, pt_calib *calib, int **src, const int *slen, 
                 pt_forward_backward(m, a, &b1, 0.0f, 0, 1.0f, g, &ntok);
                 pt_calib_add_grads(calib, g);
             }
-            m->observe = obs;
         }
         if (co->progress)
             fprintf(co->progress, "\r%s: calibration %d/%d sentences, %ld target tokens (%.0f s)", co->name, i + B, n,
@@ -149,7 +144,7 @@ void pt_calib_opts_default(pt_calib_opts *o) {
     o->name = "petit";
 }
 
-int pt_calibrate(pt_model *m, const spm_model *sp, const pt_quant_policy *pol, const char *path,
+int pt_calibrate(const pt_model *m, const spm_model *sp, const pt_quant_policy *pol, const char *path,
                  const pt_calib_opts *co, pt_calib **out) {
     *out = NULL;
     int **ids = NULL, *lens = NULL, n = 0;
@@ -165,15 +160,14 @@ int pt_calibrate(pt_model *m, const spm_model *sp, const pt_quant_policy *pol, c
             key = pt_hash_u64(key ^ rans_hash((const uint8_t *)ids[i], (size_t)lens[i] * sizeof(int)));
     }
     if (cache && !pt_calib_load(m, pol, cache, key, out) && co->grads && !pt_calib_has_grads(*out)) {
-        pt_calib_detach(*out);
+        pt_calib_free(*out);
         *out = NULL;
     }
     if (*out) {
         if (co->progress) fprintf(co->progress, "%s: calibration statistics from %s\n", co->name, cache);
     } else {
-        *out = pt_calib_attach(m, pol);
+        *out = pt_calib_new(m, pol);
         calibrate(m, *out, ids, lens, n, co);
-        m->observe = NULL; /* statistics are complete */
         if (cache && pt_calib_save(*out, cache, key)) /* a warning: the statistics are good */
             fprintf(co->progress ? co->progress : stderr, "%s: warning: could not cache the statistics: %s\n",
                     co->name, pt_error());

@@ -26,9 +26,9 @@ typedef struct {
 } pt_calib_opts;
 
 void pt_calib_opts_default(pt_calib_opts *o);
-/* 0 and *out (free with pt_calib_detach), or -1 with pt_error; m is not
- * changed (its observe hook is cleared after) */
-int pt_calibrate(pt_model *m, const spm_model *sp, const pt_quant_policy *pol, const char *path,
+/* 0 and *out (free with pt_calib_free), or -1 with pt_error; m is not
+ * changed */
+int pt_calibrate(const pt_model *m, const spm_model *sp, const pt_quant_policy *pol, const char *path,
                  const pt_calib_opts *o, pt_calib **out);
 
 #endif

@@ -500,7 +500,14 @@ void pt_model_pack(pt_model *m) {
 }
 
 void pt_mm(const pt_model *m, const nn_weight *W, float *Y, const float *X, const float *b, int N) {
-    if (m->observe) m->observe(m->observe_ctx, (int)(W - m->w), X, N, W->in);
+    (void)m;
+    nn_matmul(Y, X, W, b, N);
+}
+
+/* pt_mm with an observer (training's passes; NULL: none) */
+static void mm(const pt_model *m, const pt_observer *o, const nn_weight *W, float *Y, const float *X,
+               const float *b, int N) {
+    if (o && o->fn) o->fn(o->ctx, (int)(W - m->w), X, N, W->in);
     nn_matmul(Y, X, W, b, N);
 }
 
@@ -586,6 +593,7 @@ struct pt_acts {
     int *labels;
     float *bufs[MAX_BUFS];
     int n_bufs;
+    pt_observer obs; /* pt_acts_observe; every layer's obs points here */
 };
 
 static float *abuf(pt_acts *a, size_t n) {
@@ -682,6 +690,8 @@ static pt_acts *acts_new(const pt_config *c, pt_acts_caps caps, int infer) {
         L->cP = abuf(a, H * caps.pts);
         L->cctx = abuf(a, Nt * D);
     }
+    for (int l = 0; l < c->enc_layers; l++) a->enc[l].obs = &a->obs;
+    for (int l = 0; l < c->dec_layers; l++) a->dec[l].obs = &a->obs;
     a->enc_final = abuf(a, Ns * D);
     a->enc_mean = abuf(a, Ns);
     a->enc_rstd = abuf(a, Ns);
@@ -727,6 +737,8 @@ void pt_acts_free(pt_acts *a) {
 
 float *pt_acts_logits(pt_acts *a) { return a->logits; }
 const float *pt_acts_pe(const pt_acts *a) { return a->pe; }
+
+void pt_acts_observe(pt_acts *a, const pt_observer *o) { a->obs = o ? *o : (pt_observer){0}; }
 
 /* ---- forward pieces -------------------------------------------------- */
 
@@ -799,19 +811,19 @@ static void self_attn(const pt_model *m, layer_acts *L, float *y, const float *x
                       const nn_mask *mask) {
     const pt_config *c = &m->cfg;
     int D = c->d_model, N = B * T;
-    pt_mm(m, w_qkv, L->qkv, x, b_qkv, N);
+    mm(m, L->obs, w_qkv, L->qkv, x, b_qkv, N);
     nn_attention(L->ctx, L->P, L->qkv, 3 * D, L->qkv + D, L->qkv + 2 * D, 3 * D, B, T, T,
                  c->n_heads, D / c->n_heads, mask);
-    pt_mm(m, w_o, y, L->ctx, b_o, N);
+    mm(m, L->obs, w_o, y, L->ctx, b_o, N);
 }
 
 static void ffn(const pt_model *m, layer_acts *L, float *y, const float *x, const nn_weight *w_up,
                 const float *b_up, const nn_weight *w_down, const float *b_down, int N) {
     const pt_config *c = &m->cfg;
     int F = c->d_ff;
-    pt_mm(m, w_up, L->up, x, b_up, N);
+    mm(m, L->obs, w_up, L->up, x, b_up, N);
     nn_act(L->act, L->up, (size_t)N * F, c->act);
-    pt_mm(m, w_down, y, L->act, b_down, N);
+    mm(m, L->obs, w_down, y, L->act, b_down, N);
 }
 
 /* The encoder over a padded batch; returns its output (B*S, D) inside a. */
@@ -861,15 +873,15 @@ void pt_dec_layer(const pt_model *m, int l, pt_layer_bufs *L, float *y, int N, c
     size_t D3 = 3 * (size_t)D;
     /* causal self-attention */
     const float *x = sub_in(c, L, 0, p->d_ln1_w + l * D, p->d_ln1_b + l * D, N);
-    pt_mm(m, PT_W(m, d_qkv_w, l), L->qkv, x, p->d_qkv_b + l * D3, N);
+    mm(m, L->obs, PT_W(m, d_qkv_w, l), L->qkv, x, p->d_qkv_b + l * D3, N);
     at->self(at->ctx, l, L);
-    pt_mm(m, PT_W(m, d_o_w, l), y, L->ctx, p->d_o_b + l * D, N);
+    mm(m, L->obs, PT_W(m, d_o_w, l), y, L->ctx, p->d_o_b + l * D, N);
     sub_out(c, L, 0, y, p->d_ln1_w + l * D, p->d_ln1_b + l * D, N, site_key(key, 1000 + 3 * l));
     /* cross-attention over the encoder's output */
     x = sub_in(c, L, 1, p->d_ln2_w + l * D, p->d_ln2_b + l * D, N);
-    pt_mm(m, PT_W(m, d_cq_w, l), L->cq, x, p->d_cq_b + l * D, N);
+    mm(m, L->obs, PT_W(m, d_cq_w, l), L->cq, x, p->d_cq_b + l * D, N);
     at->cross(at->ctx, l, L);
-    pt_mm(m, PT_W(m, d_co_w, l), y, L->cctx, p->d_co_b + l * D, N);
+    mm(m, L->obs, PT_W(m, d_co_w, l), y, L->cctx, p->d_co_b + l * D, N);
     sub_out(c, L, 1, y, p->d_ln2_w + l * D, p->d_ln2_b + l * D, N, site_key(key, 1001 + 3 * l));
     /* feed-forward */
     x = sub_in(c, L, 2, p->d_ln3_w + l * D, p->d_ln3_b + l * D, N);
@@ -877,15 +889,20 @@ void pt_dec_layer(const pt_model *m, int l, pt_layer_bufs *L, float *y, int N, c
     sub_out(c, L, 2, y, p->d_ln3_w + l * D, p->d_ln3_b + l * D, N, site_key(key, 1002 + 3 * l));
 }
 
-void pt_dec_logits(const pt_model *m, const nn_weight *out_w, const float *out_b, float *logits, const float *x,
-                   float *ln, float *mean, float *rstd, int N) {
+static void dec_logits(const pt_model *m, const pt_observer *o, const nn_weight *out_w, const float *out_b,
+                       float *logits, const float *x, float *ln, float *mean, float *rstd, int N) {
     const pt_config *c = &m->cfg;
     if (c->norm == PT_NORM_PRE) {
         nn_layernorm(ln, mean, rstd, x, m->p.d_lnf_w, m->p.d_lnf_b, N, c->d_model, c->ln_eps);
         x = ln;
     }
-    if (out_w) nn_matmul(logits, x, out_w, out_b, N); /* not one of m's: no calibration hook */
-    else pt_mm(m, PT_W(m, tok_emb, 0), logits, x, m->p.out_b, N);
+    if (out_w) nn_matmul(logits, x, out_w, out_b, N); /* not one of m's: nothing to observe */
+    else mm(m, o, PT_W(m, tok_emb, 0), logits, x, m->p.out_b, N);
+}
+
+void pt_dec_logits(const pt_model *m, const nn_weight *out_w, const float *out_b, float *logits, const float *x,
+                   float *ln, float *mean, float *rstd, int N) {
+    dec_logits(m, NULL, out_w, out_b, logits, x, ln, mean, rstd, N);
 }
 
 /* training's attention cores: over the whole target sequence and the
@@ -911,7 +928,7 @@ static void train_cross(void *ctx, int l, pt_layer_bufs *L) {
     const train_attn *t = ctx;
     const pt_config *c = &t->m->cfg;
     int D = c->d_model, B = t->bt->B, S = t->bt->S, T = t->bt->T;
-    pt_mm(t->m, PT_W(t->m, d_ckv_w, l), L->ckv, t->mem, t->m->p.d_ckv_b + l * 2 * D, B * S);
+    mm(t->m, L->obs, PT_W(t->m, d_ckv_w, l), L->ckv, t->mem, t->m->p.d_ckv_b + l * 2 * D, B * S);
     nn_attention(L->cctx, L->cP, L->cq, D, L->ckv, L->ckv + D, 2 * D, B, T, S, c->n_heads, D / c->n_heads,
                  t->src_mask);
 }
@@ -932,7 +949,8 @@ static void forward_logits(const pt_model *m, pt_acts *a, const pt_batch *bt, ui
     train_attn ta = {m, a, bt, mem, &src_mask, &causal};
     pt_dec_attn at = {train_self, train_cross, &ta};
     for (int l = 0; l < c->dec_layers; l++) pt_dec_layer(m, l, &a->dec[l], a->g_tmp, Nt, &at, key);
-    pt_dec_logits(m, NULL, NULL, a->logits, a->dec[c->dec_layers - 1].res[3], a->dec_final, a->dec_mean, a->dec_rstd, Nt);
+    dec_logits(m, &a->obs, NULL, NULL, a->logits, a->dec[c->dec_layers - 1].res[3], a->dec_final, a->dec_mean,
+               a->dec_rstd, Nt);
 }
 
 static int count_tokens(const pt_config *c, const pt_batch *bt) {

@@ -140,11 +140,16 @@ typedef struct {
     nn_pmat *pk;  /* pt_model_pack: the panels of every float matrix (w[i].pk points here) */
     float *pk_mem;
     size_t pk_bytes;
-    /* If set, sees the input of every linear layer of the forward pass
-     * (GPTQ's calibration): tensor = index of the weight in tensors[]. */
-    void (*observe)(void *ctx, int tensor, const float *X, int N, int in);
-    void *observe_ctx;
 } pt_model;
+
+/* Sees the input X (N, in) of a product with the model's weight `tensor`
+ * (an index into tensors[]): GPTQ's calibration. It belongs to a forward
+ * pass's activations (pt_acts_observe), never to the model, so a model
+ * being calibrated is still immutable and shared. */
+typedef struct {
+    void (*fn)(void *ctx, int tensor, const float *X, int N, int in);
+    void *ctx;
+} pt_observer;
 
 /* Lay out (and zero) the parameter block for cfg. */
 int pt_model_init(pt_model *m, const pt_config *cfg);
@@ -244,6 +249,9 @@ void pt_acts_free(pt_acts *a);
 float *pt_acts_logits(pt_acts *a);
 /* the sinusoidal position table (P, D) */
 const float *pt_acts_pe(const pt_acts *a);
+/* pt_forward / pt_forward_backward through a show o (copied; NULL: none) the
+ * input of every product with a model weight */
+void pt_acts_observe(pt_acts *a, const pt_observer *o);
 
 /* ---- one decoder layer, for training and decoding ------------------- */
 
@@ -265,6 +273,7 @@ typedef struct {
     float *cctx; /* (N, D) */
     float *up;   /* (N, F) before the activation */
     float *act;  /* (N, F) (decoding: the same buffer as up) */
+    const pt_observer *obs; /* NULL, or sees the input of each of the layer's products */
 } pt_layer_bufs;
 
 /* The attention cores of a decoder layer, run between its projections:

@@ -192,7 +192,7 @@ int pt_quant_add_tensors_lsq(gguf_writer *w, const pt_model *m, const float *blo
 /* ---- GPTQ statistics ---------------------------------------------------- */
 
 struct pt_calib {
-    pt_model *m;
+    const pt_model *m;
     double **H; /* per tensor: (cols, cols) or NULL */
     long *rows;
     double *fisher; /* per tensor: sum over gradient samples of sum g^2 */
@@ -207,7 +207,7 @@ static void observe(void *ctx, int tensor, const float *X, int N, int in) {
     c->rows[tensor] += N;
 }
 
-pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p) {
+pt_calib *pt_calib_new(const pt_model *m, const pt_quant_policy *p) {
     pt_calib *c = pt_calloc(1, sizeof *c);
     c->m = m;
     c->H = pt_calloc((size_t)m->n_tensors, sizeof(double *));
@@ -218,10 +218,10 @@ pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p) {
             size_t n = (size_t)m->tensors[i].cols;
             c->H[i] = pt_calloc(n * n, sizeof(double));
         }
-    m->observe = observe;
-    m->observe_ctx = c;
     return c;
 }
+
+pt_observer pt_calib_observer(pt_calib *c) { return (pt_observer){observe, c}; }
 
 long pt_calib_rows(const pt_calib *c, int tensor) { return c->rows[tensor]; }
 
@@ -319,7 +319,7 @@ int pt_calib_save(const pt_calib *c, const char *path, uint64_t key) {
     return pt_atomic_commit(&af);
 }
 
-int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out) {
+int pt_calib_load(const pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out) {
     *out = NULL;
     FILE *f = pt_check_regular(path) ? NULL : fopen(path, "rb");
     if (!f) return 1;
@@ -332,8 +332,7 @@ int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint6
         fclose(f);
         return 1; /* another model, text or version: stale, not an error */
     }
-    pt_calib *c = pt_calib_attach(m, p);
-    m->observe = NULL, m->observe_ctx = NULL;
+    pt_calib *c = pt_calib_new(m, p);
     c->fisher_n = fn;
     int ok = 1;
     for (int i = 0; i < nt && ok; i++) {
@@ -346,17 +345,15 @@ int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint6
     }
     fclose(f);
     if (!ok) {
-        pt_calib_detach(c);
+        pt_calib_free(c);
         return 1;
     }
     *out = c;
     return 0;
 }
 
-void pt_calib_detach(pt_calib *c) {
+void pt_calib_free(pt_calib *c) {
     if (!c) return;
-    c->m->observe = NULL;
-    c->m->observe_ctx = NULL;
     for (int i = 0; i < c->m->n_tensors; i++) free(c->H[i]);
     free(c->H), free(c->rows), free(c->fisher), free(c->scale), free(c);
 }

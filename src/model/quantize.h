@@ -59,14 +59,16 @@ void pt_lsq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, 
 void pt_lsq_backward(const pt_model *m, const pt_quant_policy *p, const float *w, const float *s, float *g,
                      float *gs);
 
-/* GPTQ's statistics: while attached, every forward pass through m adds
- * X^T X of each linear layer's input to that weight's H. */
+/* GPTQ's statistics for m's weights that p quantizes: a forward pass whose
+ * activations observe with pt_calib_observer (pt_acts_observe) adds X^T X of
+ * each linear layer's input to that weight's H. m is not changed. */
 typedef struct pt_calib pt_calib;
-pt_calib *pt_calib_attach(pt_model *m, const pt_quant_policy *p);
+pt_calib *pt_calib_new(const pt_model *m, const pt_quant_policy *p);
+pt_observer pt_calib_observer(pt_calib *c);
 long pt_calib_rows(const pt_calib *c, int tensor); /* rows seen by a tensor */
 /* the tensor's H = sum X^T X (cols, cols), or NULL if it saw no rows */
 const double *pt_calib_H(const pt_calib *c, int tensor);
-void pt_calib_detach(pt_calib *c); /* frees; m->observe is cleared */
+void pt_calib_free(pt_calib *c);
 
 /* Sensitivity (the diagonal of the empirical Fisher): grads (m's layout)
  * is one sample's gradient of the loss; each calibrated tensor adds its
@@ -94,7 +96,7 @@ const float *pt_calib_scales(const pt_calib *c); /* one per m's tensor, or NULL 
  * passes), 1 if the file is missing, of another key or damaged (compute
  * afresh), never an error. */
 int pt_calib_save(const pt_calib *c, const char *path, uint64_t key);
-int pt_calib_load(pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out);
+int pt_calib_load(const pt_model *m, const pt_quant_policy *p, const char *path, uint64_t key, pt_calib **out);
 
 /* Add m's tensors (weights in block, m's layout) to w, the policy's ones
  * as integers: GPTQ where calib has statistics for them, else RTN. The
