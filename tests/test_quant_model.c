@@ -27,6 +27,7 @@
 #include "model/quantize.h"
 #include "nn/quant.h"
 #include "test.h"
+#include "train/train.h"
 
 static double run(const pt_model *m, int B, int S, int T, float *logits_out) {
     pt_acts *a = pt_acts_new(&m->cfg, B, S, T);
@@ -87,6 +88,13 @@ static void check_type(int type) {
 
     /* the reference: float weights rounded through the same format */
     pt_fake_quant(&mf, mf.mem, mf.mem, &pol);
+    /* a float model of its own from the integer file (petit train --init):
+     * the same weights, every one */
+    pt_model md;
+    CHECK(pt_model_load(&md, path) == 0, "load as float: %s", pt_error());
+    CHECK(md.n_quant == 0 && md.n_params == mf.n_params && !memcmp(md.mem, mf.mem, mf.n_params * sizeof(float)),
+          "%s: the dequantized float model is not the fake-quantized one", nn_qtype_name(type));
+    pt_model_free(&md);
     int B = 2, S = 5, T = 6, V = c.vocab;
     size_t nl = (size_t)B * T * V;
     float *lf = pt_malloc(nl * 4), *lq = pt_malloc(nl * 4), *li = pt_malloc(nl * 4), *la = pt_malloc(nl * 4);
