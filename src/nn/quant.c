@@ -144,7 +144,12 @@ void nn_quantize_row(int type, void *dst, const float *x, int n) {
     }
 }
 
-static void dequant_scalar(int type, float *dst, const void *src, int n) {
+/* Each kernel below is written once over the block type and inlined into a
+ * function per type (NAME_q8, NAME_q4), so the type is a constant inside it;
+ * the table under "dispatch" holds them, per type and instruction-set level. */
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void dequant_scalar(int type, float *dst, const void *src, int n) {
     for (int b = 0; b < n / NN_QK; b++) {
         float *y = dst + (size_t)b * NN_QK;
         if (type == NN_Q4_0) {
@@ -178,7 +183,7 @@ static void quantize_x(int8_t *qx, float *dx, const float *x, int n) {
 /* ---- scalar reference ------------------------------------------------- */
 
 /* y[c*ldy + r] = W row r . X row c (+ b[r]) for r < RW, c < RX */
-static void tile_scalar(int type, int nb, const uint8_t *w, size_t wstride, const int8_t *qx,
+INLINE void tile_scalar(int type, int nb, const uint8_t *w, size_t wstride, const int8_t *qx,
                         const float *dx, int in, float *y, int ldy, const float *bias, int RW, int RX) {
     for (int r = 0; r < RW; r++)
         for (int c = 0; c < RX; c++) {
@@ -258,7 +263,7 @@ AVX2_FN void tile_avx2_k(int type, int nb, const uint8_t *w, size_t wstride, con
         for (int c = 0; c < RX; c++) y[(size_t)c * ldy + r] = hsum256(acc[r][c]) + (bias ? bias[r] : 0.0f);
 }
 
-AVX2_TOP void tile_avx2(int type, int nb, const uint8_t *w, size_t wstride, const int8_t *qx,
+AVX2_FN void tile_avx2(int type, int nb, const uint8_t *w, size_t wstride, const int8_t *qx,
                         const float *dx, int in, float *y, int ldy, const float *bias, int RW, int RX) {
     /* the tile shapes the sweep uses, as constants so acc stays in registers */
     if (RW == 4 && RX == 1) tile_avx2_k(type, nb, w, wstride, qx, dx, in, y, ldy, bias, 4, 1);
@@ -275,7 +280,7 @@ AVX2_TOP void tile_avx2(int type, int nb, const uint8_t *w, size_t wstride, cons
 
 /* dequantize: int8 -> int32 -> float is exact and d * q one rounding, so
  * this gives the scalar version's bits */
-AVX2_TOP void dequant_avx2(int type, float *dst, const void *src, int n) {
+AVX2_FN void dequant_avx2(int type, float *dst, const void *src, int n) {
     for (int b = 0; b < n / NN_QK; b++) {
         float d;
         __m256i q = load_w(type, src, b, &d);
@@ -348,7 +353,7 @@ LOAD_W2(load_w2_vnni, ",avx512vnni")
                 y[(size_t)c * ldy + r] = s + (bias ? bias[r] : 0.0f);                                 \
             }                                                                                         \
     }                                                                                                 \
-    static __attribute__((target(T512(EXTRA)))) void NAME(                                        \
+    AVX512_FN(EXTRA) void NAME(                                                                   \
         int type, int nb, const uint8_t *w, size_t wstride, const int8_t *qx, const float *dx, int in, \
         float *y, int ldy, const float *bias, int RW, int RX) {                                       \
         if (RW == 4 && RX == 1) NAME##_k(type, nb, w, wstride, qx, dx, in, y, ldy, bias, 4, 1);       \
@@ -371,32 +376,77 @@ TILE512(tile_vnni, load_w2_vnni, ",avx512vnni", DOT_VNNI)
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-typedef void (*tile_fn)(int, int, const uint8_t *, size_t, const int8_t *, const float *, int, float *,
-                        int, const float *, int, int);
+typedef void (*tile_fn)(int nb, const uint8_t *w, size_t wstride, const int8_t *qx, const float *dx, int in,
+                        float *y, int ldy, const float *bias, int RW, int RX);
+typedef void (*dequant_fn)(float *dst, const void *src, int n);
+
+/* NAME_q8 and NAME_q4: the kernel NAME with the type fixed, under ATTR */
+#define TILE_PER_TYPE(NAME, ATTR)                                                                       \
+    ATTR void NAME##_q8(int nb, const uint8_t *w, size_t ws, const int8_t *qx, const float *dx, int in,  \
+                        float *y, int ldy, const float *bias, int RW, int RX) {                          \
+        NAME(NN_Q8_0, nb, w, ws, qx, dx, in, y, ldy, bias, RW, RX);                                      \
+    }                                                                                                    \
+    ATTR void NAME##_q4(int nb, const uint8_t *w, size_t ws, const int8_t *qx, const float *dx, int in,  \
+                        float *y, int ldy, const float *bias, int RW, int RX) {                          \
+        NAME(NN_Q4_0, nb, w, ws, qx, dx, in, y, ldy, bias, RW, RX);                                      \
+    }
+#define DEQUANT_PER_TYPE(NAME, ATTR)                                                                              \
+    ATTR void NAME##_q8(float *dst, const void *src, int n) { NAME(NN_Q8_0, dst, src, n); }                     \
+    ATTR void NAME##_q4(float *dst, const void *src, int n) { NAME(NN_Q4_0, dst, src, n); }
+
+TILE_PER_TYPE(tile_scalar, static)
+DEQUANT_PER_TYPE(dequant_scalar, static)
+#ifdef QX86
+TILE_PER_TYPE(tile_avx2, AVX2_TOP)
+DEQUANT_PER_TYPE(dequant_avx2, AVX2_TOP)
+TILE_PER_TYPE(tile_avx512, static __attribute__((target(T512("")))))
+TILE_PER_TYPE(tile_vnni, static __attribute__((target(T512(",avx512vnni")))))
+#define X86(f) f
+#else
+#define X86(f) NULL
+#endif
+
+/* The block types' kernels, by instruction-set level (NULL: use the level
+ * below). A new block type is a row here, its kernels and their tests. */
+static const struct {
+    int type;
+    tile_fn tile[NN_ISA_COUNT];
+    dequant_fn dequant[NN_ISA_COUNT];
+} kernels[] = {
+    {NN_Q8_0, {tile_scalar_q8, X86(tile_avx2_q8), X86(tile_avx512_q8), X86(tile_vnni_q8)},
+     {dequant_scalar_q8, X86(dequant_avx2_q8), NULL, NULL}},
+    {NN_Q4_0, {tile_scalar_q4, X86(tile_avx2_q4), X86(tile_avx512_q4), X86(tile_vnni_q4)},
+     {dequant_scalar_q4, X86(dequant_avx2_q4), NULL, NULL}},
+};
+
+static int kernel_row(int type) {
+    for (int i = 0; i < (int)(sizeof kernels / sizeof kernels[0]); i++)
+        if (kernels[i].type == type) return i;
+    PT_ASSERT(0 && "no kernels for this block type");
+    return 0;
+}
+
+/* the entry for this level, else the nearest one below it */
+static tile_fn pick_tile(int type) {
+    const tile_fn *f = kernels[kernel_row(type)].tile;
+    int l = nn_isa();
+    while (l > 0 && !f[l]) l--;
+    return f[l];
+}
+
+static dequant_fn pick_dequant(int type) {
+    const dequant_fn *f = kernels[kernel_row(type)].dequant;
+    int l = nn_isa();
+    while (l > 0 && !f[l]) l--;
+    return f[l];
+}
 
 void nn_dequantize_row(int type, float *dst, const void *src, int n) {
     if (type == NN_F32) {
         memcpy(dst, src, (size_t)n * 4);
         return;
     }
-#ifdef QX86
-    if (nn_isa() >= NN_ISA_AVX2) {
-        dequant_avx2(type, dst, src, n);
-        return;
-    }
-#endif
-    dequant_scalar(type, dst, src, n);
-}
-
-static tile_fn pick_tile(void) {
-#ifdef QX86
-    switch (nn_isa()) {
-    case NN_ISA_AVX512VNNI: return tile_vnni;
-    case NN_ISA_AVX512: return tile_avx512;
-    case NN_ISA_AVX2: return tile_avx2;
-    }
-#endif
-    return tile_scalar;
+    pick_dequant(type)(dst, src, n);
 }
 
 /* ---- the product -------------------------------------------------------- */
@@ -496,7 +546,7 @@ void nn_qlinear_int(float *Y, const float *X, const nn_qmat *W, const float *b, 
 #pragma omp parallel for schedule(static) if ((long)N * in > 65536)
     for (int n = 0; n < N; n++) quantize_x(qx + (size_t)n * in, dx + (size_t)n * nb, X + (size_t)n * in, in);
 
-    tile_fn tile = pick_tile();
+    tile_fn tile = pick_tile(W->type);
     size_t wstride = nn_qrow_bytes(W->type, in);
     const uint8_t *w = W->data;
     int nchunks = (out + QL_WROWS - 1) / QL_WROWS;
@@ -510,7 +560,7 @@ void nn_qlinear_int(float *Y, const float *X, const nn_qmat *W, const float *b, 
             int rx = N - n0 < RX ? N - n0 : RX;
             for (int o = o0; o < o1; o += RW) {
                 int rw = o1 - o < RW ? o1 - o : RW;
-                tile(W->type, nb, w + (size_t)o * wstride, wstride, qx + (size_t)n0 * in,
+                tile(nb, w + (size_t)o * wstride, wstride, qx + (size_t)n0 * in,
                      dx + (size_t)n0 * nb, in, Y + (size_t)n0 * out + o, out, b ? b + o : NULL, rw, rx);
             }
         }
