@@ -27,7 +27,6 @@
 #include "model/quantize.h"
 #include "nn/quant.h"
 #include "test.h"
-#include "train/train.h"
 
 static double run(const pt_model *m, int B, int S, int T, float *logits_out) {
     pt_acts *a = pt_acts_new(&m->cfg, B, S, T);

@@ -168,6 +168,13 @@ void pt_model_add_tensors(const pt_model *m, const float *block, const char *pre
  * writer does: no copy, the mapping is shared), else copied. The gguf_file
  * must outlive the model. */
 int pt_model_from_gguf(pt_model *m, const gguf_file *g);
+/* A float model with a block of its own (pt_model_init's: trainable, the
+ * file not kept): F32 tensors copied; integer or packed ones dequantized
+ * row by row as their kernels read them when dequantize is set, else an
+ * error. Training's starting points and checkpoints load this way. */
+int pt_model_own_from_gguf(pt_model *m, const gguf_file *g, int dequantize);
+/* pt_model_own_from_gguf(dequantize) of the file at path; errors name it */
+int pt_model_load(pt_model *m, const char *path);
 /* m's layout over another block of the same shape (QAT's fake-quantized
  * weights): view shares m's configuration and tensor table, its weights
  * point into block. Free with pt_model_view_free (block stays the caller's). */
@@ -186,8 +193,7 @@ void pt_model_pack(pt_model *m);
 /* The weight of a kind (its pt_params field) in layer l: PT_W(m, d_qkv_w, l) */
 #define PT_KIND(field) ((int)(offsetof(pt_params, field) / sizeof(float *)))
 #define PT_W(m, field, l) (&(m)->w[(m)->first[PT_KIND(field)] + (l)])
-/* Y (N, W->out) = X (N, W->in) W^T + b for a weight of m (nn_matmul; the
- * calibration hook sees X first). */
+/* Y (N, W->out) = X (N, W->in) W^T + b for a weight of m (nn_matmul) */
 void pt_mm(const pt_model *m, const nn_weight *W, float *Y, const float *X, const float *b, int N);
 /* Row id of the token embedding: a pointer into mem, or (quantized) the row
  * dequantized into scratch (D floats). */

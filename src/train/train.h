@@ -218,9 +218,5 @@ void pt_ecq_fake_quant(const pt_model *m, const pt_quant_policy *p, float *dst, 
 int pt_trainer_ecq_scales_from(pt_trainer *t, const char *packed_path);
 /* Restore a trainer from a checkpoint (replaces t's options and config). */
 int pt_checkpoint_load(pt_trainer *t, const char *path);
-/* Load a model file (or a checkpoint's weights) into m (initializes m): a
- * float model of its own; an integer or packed file's weights are
- * dequantized, row by row as its kernels read them. */
-int pt_model_load(pt_model *m, const char *path);
 
 #endif

@@ -493,57 +493,6 @@ int pt_checkpoint_save(const pt_trainer *t, const spm_model *sp, const char *pat
     return rc;
 }
 
-/* A float model of our own from an integer or packed file: every weight's
- * rows as the file's kernels see them (nn_weight_row), so the float model
- * computes what the file did, up to the products' rounding. */
-static int load_dequantized(pt_model *m, const gguf_file *g) {
-    pt_model v;
-    if (pt_model_from_gguf(&v, g)) return -1;
-    pt_config cfg = v.cfg;
-    if (pt_model_init(m, &cfg)) {
-        pt_model_free(&v);
-        return -1;
-    }
-    int maxc = 0;
-    for (int i = 0; i < v.n_tensors; i++) maxc = v.tensors[i].cols > maxc ? v.tensors[i].cols : maxc;
-    float *row = pt_malloc((size_t)maxc * sizeof(float));
-    for (int i = 0; i < v.n_tensors; i++) {
-        const pt_tensor *t = &m->tensors[i];
-        for (int r = 0; r < t->rows; r++)
-            memcpy(m->mem + t->offset + (size_t)r * t->cols, nn_weight_row(&v.w[i], r, row),
-                   (size_t)t->cols * sizeof(float));
-    }
-    free(row);
-    pt_model_free(&v);
-    return 0;
-}
-
-static int load_into(pt_model *m, gguf_file *g, int dequantize) {
-    pt_config cfg;
-    if (gguf_verify(g) || pt_config_from_gguf(&cfg, g)) return -1;
-    for (int i = 0; dequantize && i < gguf_n_tensors(g); i++)
-        if (gguf_tensor_at(g, i)->type != GGUF_TYPE_F32) return load_dequantized(m, g);
-    if (pt_model_init(m, &cfg)) return -1;
-    if (pt_model_load_tensors(m, m->mem, "", g)) {
-        pt_model_free(m);
-        return -1;
-    }
-    return 0;
-}
-
-int pt_model_load(pt_model *m, const char *path) {
-    gguf_file *g = gguf_open(path);
-    if (!g) return -1;
-    int rc = load_into(m, g, 1);
-    if (rc) {
-        char msg[900];
-        snprintf(msg, sizeof msg, "%s", pt_error());
-        pt_set_error("%s: %s", path, msg);
-    }
-    gguf_close(g);
-    return rc;
-}
-
 int pt_checkpoint_load(pt_trainer *t, const char *path) {
     gguf_file *g = gguf_open(path);
     if (!g) return -1;
@@ -551,7 +500,7 @@ int pt_checkpoint_load(pt_trainer *t, const char *path) {
     pt_train_opts o;
     pt_train_opts_default(&o);
     char msg[900];
-    if (load_into(&m, g, 0)) goto fail;
+    if (pt_model_own_from_gguf(&m, g, 0)) goto fail;
     if (pt_trainer_init(t, &m.cfg, &o)) {
         pt_model_free(&m);
         goto fail;
