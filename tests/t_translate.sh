@@ -78,5 +78,28 @@ cp "$P" "$W/lone-petit"
 "$P" translate --help | grep -q -- "--beam" && ok "--help" || bad "--help"
 : | "$P" translate -m "$M" > "$W/o"; [ $? -eq 0 ] && [ ! -s "$W/o" ] && ok "empty input: empty output" || bad "empty input"
 
+# -m takes a bundled model's name: tiny is models/en-fr.gguf; base is
+# models/en-fr-base.gguf, or a clear error where it is not installed; a file
+# of that name in the current folder wins
+head -5 "$W/s.en" > "$W/five.en"
+if [ -f models/en-fr.gguf ]; then
+    "$P" translate -m tiny --threads 1 < "$W/five.en" > "$W/a" && "$P" translate -m models/en-fr.gguf --threads 1 \
+        < "$W/five.en" > "$W/b" && [ -s "$W/a" ] && cmp -s "$W/a" "$W/b" && ok "-m tiny: the bundled model" ||
+        bad "-m tiny"
+fi
+if [ -f models/en-fr-base.gguf ]; then
+    "$P" translate -m base --threads 1 < "$W/five.en" > "$W/a" && "$P" translate -m models/en-fr-base.gguf \
+        --threads 1 < "$W/five.en" > "$W/b" && [ -s "$W/a" ] && cmp -s "$W/a" "$W/b" && ok "-m base: models/en-fr-base.gguf" ||
+        bad "-m base"
+else
+    "$P" translate -m base < "$W/five.en" > /dev/null 2> "$W/e"
+    [ $? -eq 1 ] && grep -q "bundled model 'base'" "$W/e" && ok "-m base, not installed: $(cat "$W/e")" ||
+        bad "-m base without the file: $(cat "$W/e")"
+fi
+PP=$(cd "$(dirname "$P")" && pwd)/$(basename "$P")
+(cd "$W" && cp m.gguf base && "$PP" translate -m base --threads 1 < five.en > a2 && "$PP" translate -m m.gguf \
+    --threads 1 < five.en > b2 && cmp -s a2 b2) && ok "-m base: a file named base in the current folder wins" ||
+    bad "-m base with a file of that name"
+
 [ $fail -eq 0 ] && echo "t_translate: all ok"
 exit $fail

@@ -53,6 +53,9 @@ int cli_on_off(const char *cmd, const char *flag, const char *s, int *out);
 /* the default model: $PETIT_MODEL, else models/en-fr.gguf beside the
  * executable, else in the current folder (buf holds the path), else NULL */
 const char *cli_default_model(char *buf, size_t n);
+/* -m NAME: a bundled model's name ("tiny", "base") gives its file (NULL and
+ * a message if it is not installed); anything else is a path, as given */
+const char *cli_model_path(const char *cmd, const char *m, char *buf, size_t n);
 /* a and b name the same file (both exist) */
 int cli_same_file(const char *a, const char *b);
 /* Open a float (all-F32) model for petit quantize / pack: on an integer or

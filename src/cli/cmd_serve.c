@@ -83,7 +83,8 @@ static const char *usage_text =
     "translated together. SIGTERM or SIGINT: queued requests are answered, new ones\n"
     "get 503, then it exits 0.\n"
     "\n"
-    "  -m, --model FILE        model file; default: $PETIT_MODEL, else models/en-fr.gguf\n"
+    "  -m, --model FILE        model file, or a bundled model's name (tiny, base); default:\n"
+    "                          $PETIT_MODEL, else tiny (models/en-fr.gguf)\n"
     "  --host ADDR             address to listen on (default 127.0.0.1; 0.0.0.0: all)\n"
     "  --port N                port (default 5000; 0: any free port, printed at start)\n"
     "  --source CODE           the model's source language (default en)\n"
@@ -635,6 +636,7 @@ int cmd_serve(int argc, char **argv) {
         }
     }
     char def[4096];
+    if (model && !(model = cli_model_path("serve", model, def, sizeof def))) return 1;
     if (!model && !(model = cli_default_model(def, sizeof def)))
         return cli_usage("serve", "no -m MODEL.gguf, no $PETIT_MODEL and no bundled models/en-fr.gguf");
     struct sockaddr_storage addr;

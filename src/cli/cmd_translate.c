@@ -28,9 +28,10 @@ static const char *usage_text =
     "sources longer than the model's maximum length are cut (with a warning; --split\n"
     "translates them in pieces instead).\n"
     "\n"
-    "  -m, --model FILE        model file (GGUF with its vocabulary); default: $PETIT_MODEL,\n"
-    "                          else the bundled English->French model, models/en-fr.gguf\n"
-    "                          beside the petit executable\n"
+    "  -m, --model FILE        model file (GGUF with its vocabulary), or a bundled model's\n"
+    "                          name: tiny (models/en-fr.gguf, the default) or base\n"
+    "                          (models/en-fr-base.gguf, larger and slower); default:\n"
+    "                          $PETIT_MODEL, else tiny, beside the petit executable\n"
     "  -i, --input FILE        read FILE instead of standard input (also: FILE alone)\n"
     "  -o, --output FILE       write FILE instead of standard output: written to a\n"
     "                          temporary file and renamed when all is done, so on an\n"
@@ -311,6 +312,7 @@ int cmd_translate(int argc, char **argv) {
         }
     }
     char def[4096];
+    if (model && !(model = cli_model_path("translate", model, def, sizeof def))) return 1;
     if (!model && !(model = cli_default_model(def, sizeof def)))
         return cli_usage("translate", "no -m MODEL.gguf, no $PETIT_MODEL and no bundled models/en-fr.gguf "
                                       "beside the executable");

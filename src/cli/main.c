@@ -290,19 +290,42 @@ void cli_copy_meta(gguf_writer *w, const gguf_file *g) {
             gguf_copy_kv(w, g, i);
 }
 
-/* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
- * current one): the model a plain `petit translate` or `petit serve` uses */
-const char *cli_default_model(char *buf, size_t n) {
-    const char *e = getenv("PETIT_MODEL");
-    if (e && *e) return e;
+/* the bundled model file (models/FILE) in the executable's folder, else in
+ * the current one; NULL if neither has it */
+static const char *bundled(const char *file, char *buf, size_t n) {
     char exe[4096];
     ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (k > 0) {
         exe[k] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        if ((size_t)snprintf(buf, n, "%.4000s/models/en-fr.gguf", exe) < n && access(buf, R_OK) == 0) return buf;
+        if ((size_t)snprintf(buf, n, "%.4000s/models/%s", exe, file) < n && access(buf, R_OK) == 0) return buf;
     }
-    snprintf(buf, n, "models/en-fr.gguf");
+    snprintf(buf, n, "models/%s", file);
     return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+/* $PETIT_MODEL, else models/en-fr.gguf in the executable's folder (or the
+ * current one): the model a plain `petit translate` or `petit serve` uses */
+const char *cli_default_model(char *buf, size_t n) {
+    const char *e = getenv("PETIT_MODEL");
+    if (e && *e) return e;
+    return bundled("en-fr.gguf", buf, n);
+}
+
+/* The bundled models by name: "tiny" (the student, the default) and "base"
+ * (the teacher), as Bergamot names its sizes. */
+static const struct {
+    const char *name, *file;
+} bundled_models[] = {{"tiny", "en-fr.gguf"}, {"base", "en-fr-base.gguf"}};
+
+const char *cli_model_path(const char *cmd, const char *m, char *buf, size_t n) {
+    for (size_t i = 0; i < sizeof bundled_models / sizeof bundled_models[0]; i++) {
+        if (strcmp(m, bundled_models[i].name) || access(m, F_OK) == 0) continue; /* a file of that name wins */
+        const char *p = bundled(bundled_models[i].file, buf, n);
+        if (!p) cli_fail(cmd, "the bundled model '%s' (models/%s) is not installed beside petit or here", m,
+                         bundled_models[i].file);
+        return p;
+    }
+    return m;
 }
