@@ -24,12 +24,17 @@
 #
 # The binary is copied into the run once (bin/petit), so that rebuilding the checkout never
 # swaps it under a running job; PETIT_BIN=path (with start) replaces it for a resumed run.
+#
+# A lost run (no checkpoint in $R) starts again from INIT, default models/en-fr-base.gguf,
+# the shipped q8 snapshot of this teacher, when it exists: its weights dequantized, a new
+# optimizer and a short warm-up (--init). INIT= (empty) starts from scratch instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${PETIT_DATA:-../shared/data/en-fr}
 RUNS=${PETIT_RUNS:-$HOME/petit-runs}
 R=$RUNS/teacher
 STEPS=${STEPS:-200000}
+INIT=${INIT-models/en-fr-base.gguf}
 cmd=${1:-start}
 
 prepare() {
@@ -86,6 +91,10 @@ start)
         --valid-every 500 --patience 8 --save-every 100 --snapshot-every 1000 --log-every 10 --threads 2)
     if [ -f "$R/model.ckpt.gguf" ]; then
         args=(--resume "$R/model.ckpt.gguf" "${args[@]}")
+    elif [ -n "$INIT" ] && [ -f "$INIT" ]; then
+        echo "teacher: no checkpoint in $R: starting from $INIT (dequantized; new optimizer state)"
+        cp "$INIT" "$R/init.gguf"
+        args=(--init "$R/init.gguf" --batch-tokens 6000 --lr 1e-3 --warmup 200 "${args[@]}")
     else
         args=(--vocab "$R/vocab.model" --d-model 256 --heads 4 --ff 1024 --enc-layers 6 --dec-layers 6
             --batch-tokens 6000 --lr 1e-3 --warmup 1000 "${args[@]}")
