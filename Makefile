@@ -204,13 +204,19 @@ fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(or $(SMOKE_TIME),5)
 
 # the bundled English->French model translates a few sentences
+# a few sentences through each bundled model (tiny; base where it is installed),
+# numbers, prices and quotes among them
 demo: petit
 	@test -f models/en-fr.gguf || { echo "models/en-fr.gguf is missing (make model builds it)"; exit 1; }
 	@mkdir -p $(BUILD) && printf '%s\n' "A man is riding a bicycle down the street." \
 	    "Two young girls are playing in the park." "I would like a cup of coffee, please." \
-	    "The committee will vote on the proposal next week." > $(BUILD)/demo.en
-	@./petit translate -m models/en-fr.gguf --beam 4 < $(BUILD)/demo.en | paste -d '\n' $(BUILD)/demo.en - | \
-	    sed 'n;s/^/  -> /'
+	    "The committee will vote on the proposal next week." "The ticket costs 25 euros and 50 cents." \
+	    "She was born on 14 July 1984, in Paris." 'He said: "I will be there at 8 o'"'"'clock."' \
+	    "About 3,500 people (more than last year) came to the concert." > $(BUILD)/demo.en
+	@for m in tiny base; do \
+	    f=models/en-fr.gguf; [ $$m = base ] && f=models/en-fr-base.gguf; [ -f $$f ] || continue; \
+	    echo "== $$m ($$f)"; ./petit translate -m $$f --beam 4 < $(BUILD)/demo.en | \
+	    paste -d '\n' $(BUILD)/demo.en - | sed 'n;s/^/  -> /'; done
 
 # the whole recipe (hours on 2 cores; resumable): see recipe/en-fr.sh
 model: petit
