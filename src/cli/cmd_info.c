@@ -226,33 +226,9 @@ static void json_float(double v, int is_f32) {
 }
 
 static void json_scalar(uint32_t type, const uint8_t *p) {
-    union {
-        uint8_t u8;
-        int8_t i8;
-        uint16_t u16;
-        int16_t i16;
-        uint32_t u32;
-        int32_t i32;
-        float f32;
-        uint64_t u64;
-        int64_t i64;
-        double f64;
-    } v;
-    memcpy(&v, p, gguf_vtype_size(type));
-    switch (type) {
-    case GGUF_V_U8: printf("%u", v.u8); break;
-    case GGUF_V_I8: printf("%d", v.i8); break;
-    case GGUF_V_U16: printf("%u", v.u16); break;
-    case GGUF_V_I16: printf("%d", v.i16); break;
-    case GGUF_V_U32: printf("%" PRIu32, v.u32); break;
-    case GGUF_V_I32: printf("%" PRId32, v.i32); break;
-    case GGUF_V_U64: printf("%" PRIu64, v.u64); break;
-    case GGUF_V_I64: printf("%" PRId64, v.i64); break;
-    case GGUF_V_F32: json_float(v.f32, 1); break;
-    case GGUF_V_F64: json_float(v.f64, 0); break;
-    case GGUF_V_BOOL: fputs(v.u8 ? "true" : "false", stdout); break;
-    default: fputs("null", stdout); break;
-    }
+    char tmp[48];
+    gguf_scalar_str(tmp, sizeof tmp, type, p, 1);
+    fputs(tmp, stdout);
 }
 
 static void json_value(const gguf_file *g, int i) {

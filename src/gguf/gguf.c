@@ -646,20 +646,19 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
 }
 
 /* shortest %g that reads back to the same value */
-static void sb_float(strbuf *b, double v, int is_f32) {
-    char tmp[40];
+/* the shortest %g that reads back as the same value */
+static void fmt_float(char *out, size_t n, double v, int is_f32, int json) {
     if (isnan(v) || isinf(v)) {
-        snprintf(tmp, sizeof tmp, "%s", isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
-    } else {
-        for (int p = 6; p <= 17; p++) {
-            snprintf(tmp, sizeof tmp, "%.*g", p, v);
-            if (is_f32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v) break;
-        }
+        snprintf(out, n, "%s", json ? "null" : isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+        return;
     }
-    sb_printf(b, "%s", tmp);
+    for (int p = 6; p <= 17; p++) {
+        snprintf(out, n, "%.*g", p, v);
+        if (is_f32 ? strtof(out, NULL) == (float)v : strtod(out, NULL) == v) break;
+    }
 }
 
-static void sb_scalar(strbuf *b, uint32_t type, const uint8_t *p) {
+void gguf_scalar_str(char *out, size_t n, uint32_t type, const void *p, int json) {
     union {
         uint8_t u8;
         int8_t i8;
@@ -672,21 +671,29 @@ static void sb_scalar(strbuf *b, uint32_t type, const uint8_t *p) {
         int64_t i64;
         double f64;
     } v;
-    memcpy(&v, p, gguf_vtype_size(type));
+    size_t sz = gguf_vtype_size(type);
+    if (sz > sizeof v) sz = 0;
+    memcpy(&v, p, sz);
     switch (type) {
-    case GGUF_V_U8: sb_printf(b, "%u", v.u8); break;
-    case GGUF_V_I8: sb_printf(b, "%d", v.i8); break;
-    case GGUF_V_U16: sb_printf(b, "%u", v.u16); break;
-    case GGUF_V_I16: sb_printf(b, "%d", v.i16); break;
-    case GGUF_V_U32: sb_printf(b, "%u", v.u32); break;
-    case GGUF_V_I32: sb_printf(b, "%d", v.i32); break;
-    case GGUF_V_U64: sb_printf(b, "%llu", (unsigned long long)v.u64); break;
-    case GGUF_V_I64: sb_printf(b, "%lld", (long long)v.i64); break;
-    case GGUF_V_F32: sb_float(b, v.f32, 1); break;
-    case GGUF_V_F64: sb_float(b, v.f64, 0); break;
-    case GGUF_V_BOOL: sb_printf(b, "%s", v.u8 ? "true" : "false"); break;
-    default: sb_printf(b, "?"); break;
+    case GGUF_V_U8: snprintf(out, n, "%u", v.u8); break;
+    case GGUF_V_I8: snprintf(out, n, "%d", v.i8); break;
+    case GGUF_V_U16: snprintf(out, n, "%u", v.u16); break;
+    case GGUF_V_I16: snprintf(out, n, "%d", v.i16); break;
+    case GGUF_V_U32: snprintf(out, n, "%u", v.u32); break;
+    case GGUF_V_I32: snprintf(out, n, "%d", v.i32); break;
+    case GGUF_V_U64: snprintf(out, n, "%llu", (unsigned long long)v.u64); break;
+    case GGUF_V_I64: snprintf(out, n, "%lld", (long long)v.i64); break;
+    case GGUF_V_F32: fmt_float(out, n, v.f32, 1, json); break;
+    case GGUF_V_F64: fmt_float(out, n, v.f64, 0, json); break;
+    case GGUF_V_BOOL: snprintf(out, n, "%s", v.u8 ? "true" : "false"); break;
+    default: snprintf(out, n, "%s", json ? "null" : "?"); break;
     }
+}
+
+static void sb_scalar(strbuf *b, uint32_t type, const uint8_t *p) {
+    char tmp[48];
+    gguf_scalar_str(tmp, sizeof tmp, type, p, 0);
+    sb_printf(b, "%s", tmp);
 }
 
 /* "quoted": valid UTF-8 as it is, C escapes for control characters and

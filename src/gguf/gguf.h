@@ -56,6 +56,9 @@ const char *gguf_type_name(uint32_t type); /* "F32", "Q4_0", ...; "?" if unknown
 /* bytes of one value of a fixed-size metadata type (u8 .. f64); 0 for str,
  * arr or an unknown type */
 size_t gguf_vtype_size(uint32_t vtype);
+/* a fixed-size scalar (u8 .. f64, bool) at p as text: floats the shortest that reads back
+ * the same; json: non-finite and unknown types as null (else nan/inf and ?) */
+void gguf_scalar_str(char *out, size_t n, uint32_t type, const void *p, int json);
 const char *gguf_vtype_name(uint32_t vtype); /* "u32", "str", "arr", ...; "?" */
 
 #define GGUF_MAX_DIMS 4
