@@ -203,7 +203,6 @@ fuzz: fuzz-build
 fuzz-smoke:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=$(or $(SMOKE_TIME),5)
 
-# the bundled English->French model translates a few sentences
 # a few sentences through each bundled model (tiny; base where it is installed),
 # numbers, prices and quotes among them
 demo: petit

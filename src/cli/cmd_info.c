@@ -211,25 +211,14 @@ static void json_str(const char *s, size_t len) {
     putchar('"');
 }
 
-/* shortest digits that read back the same; JSON has no NaN or infinity */
-static void json_float(double v, int is_f32) {
-    if (!isfinite(v)) {
-        fputs("null", stdout);
-        return;
-    }
-    char tmp[40];
-    for (int p = 6; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*g", p, v);
-        if (is_f32 ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v) break;
-    }
-    fputs(tmp, stdout);
-}
-
 static void json_scalar(uint32_t type, const uint8_t *p) {
     char tmp[48];
     gguf_scalar_str(tmp, sizeof tmp, type, p, 1);
     fputs(tmp, stdout);
 }
+
+/* shortest digits that read back the same; JSON has no NaN or infinity */
+static void json_double(double v) { json_scalar(GGUF_V_F64, (const uint8_t *)&v); }
 
 static void json_value(const gguf_file *g, int i) {
     const char *key = gguf_key(g, i);
@@ -289,7 +278,7 @@ static void print_json(const char *path, const gguf_file *g) {
         for (uint32_t d = 0; d < t->n_dims; d++) printf(d ? ", %" PRIu64 : "%" PRIu64, t->ne[d]);
         printf("], \"elements\": %" PRIu64 ", \"bytes\": %zu, \"bits_per_weight\": ", t->n_elems,
                t->nbytes);
-        json_float(bits_per_weight(t->nbytes, t->n_elems), 0);
+        json_double(bits_per_weight(t->nbytes, t->n_elems));
         putchar('}');
         params += t->n_elems;
         bytes += t->nbytes;
@@ -298,7 +287,7 @@ static void print_json(const char *path, const gguf_file *g) {
     printf(" \"total\": {\"tensors\": %d, \"parameters\": %" PRIu64 ", \"bytes\": %" PRIu64
            ", \"bits_per_weight\": ",
            n_t, params, bytes);
-    json_float(bits_per_weight(bytes, params), 0);
+    json_double(bits_per_weight(bytes, params));
     fputs("}}\n", stdout);
 }
 

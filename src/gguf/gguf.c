@@ -645,7 +645,6 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
     b->len += (size_t)k;
 }
 
-/* shortest %g that reads back to the same value */
 /* the shortest %g that reads back as the same value */
 static void fmt_float(char *out, size_t n, double v, int is_f32, int json) {
     if (isnan(v) || isinf(v)) {
@@ -671,9 +670,7 @@ void gguf_scalar_str(char *out, size_t n, uint32_t type, const void *p, int json
         int64_t i64;
         double f64;
     } v;
-    size_t sz = gguf_vtype_size(type);
-    if (sz > sizeof v) sz = 0;
-    memcpy(&v, p, sz);
+    memcpy(&v, p, gguf_vtype_size(type));
     switch (type) {
     case GGUF_V_U8: snprintf(out, n, "%u", v.u8); break;
     case GGUF_V_I8: snprintf(out, n, "%d", v.i8); break;

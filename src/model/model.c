@@ -499,16 +499,15 @@ void pt_model_pack(pt_model *m) {
     free(off);
 }
 
-void pt_mm(const pt_model *m, const nn_weight *W, float *Y, const float *X, const float *b, int N) {
-    (void)m;
-    nn_matmul(Y, X, W, b, N);
-}
-
 /* pt_mm with an observer (training's passes; NULL: none) */
 static void mm(const pt_model *m, const pt_observer *o, const nn_weight *W, float *Y, const float *X,
                const float *b, int N) {
     if (o && o->fn) o->fn(o->ctx, (int)(W - m->w), X, N, W->in);
     nn_matmul(Y, X, W, b, N);
+}
+
+void pt_mm(const pt_model *m, const nn_weight *W, float *Y, const float *X, const float *b, int N) {
+    mm(m, NULL, W, Y, X, b, N);
 }
 
 const float *pt_emb_row(const pt_model *m, int id, float *scratch) {
@@ -563,9 +562,8 @@ int pt_model_from_gguf(pt_model *m, const gguf_file *g) {
  * computes what the file did, up to the products' rounding. */
 static int load_dequantized(pt_model *m, const gguf_file *g) {
     pt_model v;
-    if (pt_model_from_gguf(&v, g)) return -1;
-    pt_config cfg = v.cfg;
-    if (pt_model_init(m, &cfg)) {
+    if (pt_model_from_gguf(&v, g)) return -1; /* verifies the file and reads its configuration */
+    if (pt_model_init(m, &v.cfg)) {
         pt_model_free(&v);
         return -1;
     }
@@ -584,11 +582,10 @@ static int load_dequantized(pt_model *m, const gguf_file *g) {
 }
 
 int pt_model_own_from_gguf(pt_model *m, const gguf_file *g, int dequantize) {
-    pt_config cfg;
-    if (gguf_verify(g) || pt_config_from_gguf(&cfg, g)) return -1;
     for (int i = 0; dequantize && i < gguf_n_tensors(g); i++)
         if (gguf_tensor_at(g, i)->type != GGUF_TYPE_F32) return load_dequantized(m, g);
-    if (pt_model_init(m, &cfg)) return -1;
+    pt_config cfg;
+    if (gguf_verify(g) || pt_config_from_gguf(&cfg, g) || pt_model_init(m, &cfg)) return -1;
     if (pt_model_load_tensors(m, m->mem, "", g)) {
         pt_model_free(m);
         return -1;

@@ -406,47 +406,26 @@ TILE_PER_TYPE(tile_vnni, static __attribute__((target(T512(",avx512vnni")))))
 #define X86(f) NULL
 #endif
 
-/* The block types' kernels, by instruction-set level (NULL: use the level
- * below). A new block type is a row here, its kernels and their tests. */
+/* The block types' kernels by type and instruction-set level: a level with no
+ * kernel of its own names the one below it. A new block type is a row here,
+ * its kernels and their tests. */
 static const struct {
-    int type;
     tile_fn tile[NN_ISA_COUNT];
     dequant_fn dequant[NN_ISA_COUNT];
 } kernels[] = {
-    {NN_Q8_0, {tile_scalar_q8, X86(tile_avx2_q8), X86(tile_avx512_q8), X86(tile_vnni_q8)},
-     {dequant_scalar_q8, X86(dequant_avx2_q8), NULL, NULL}},
-    {NN_Q4_0, {tile_scalar_q4, X86(tile_avx2_q4), X86(tile_avx512_q4), X86(tile_vnni_q4)},
-     {dequant_scalar_q4, X86(dequant_avx2_q4), NULL, NULL}},
+    [NN_Q8_0] = {{tile_scalar_q8, X86(tile_avx2_q8), X86(tile_avx512_q8), X86(tile_vnni_q8)},
+                 {dequant_scalar_q8, X86(dequant_avx2_q8), X86(dequant_avx2_q8), X86(dequant_avx2_q8)}},
+    [NN_Q4_0] = {{tile_scalar_q4, X86(tile_avx2_q4), X86(tile_avx512_q4), X86(tile_vnni_q4)},
+                 {dequant_scalar_q4, X86(dequant_avx2_q4), X86(dequant_avx2_q4), X86(dequant_avx2_q4)}},
 };
-
-static int kernel_row(int type) {
-    for (int i = 0; i < (int)(sizeof kernels / sizeof kernels[0]); i++)
-        if (kernels[i].type == type) return i;
-    PT_ASSERT(0 && "no kernels for this block type");
-    return 0;
-}
-
-/* the entry for this level, else the nearest one below it */
-static tile_fn pick_tile(int type) {
-    const tile_fn *f = kernels[kernel_row(type)].tile;
-    int l = nn_isa();
-    while (l > 0 && !f[l]) l--;
-    return f[l];
-}
-
-static dequant_fn pick_dequant(int type) {
-    const dequant_fn *f = kernels[kernel_row(type)].dequant;
-    int l = nn_isa();
-    while (l > 0 && !f[l]) l--;
-    return f[l];
-}
 
 void nn_dequantize_row(int type, float *dst, const void *src, int n) {
     if (type == NN_F32) {
         memcpy(dst, src, (size_t)n * 4);
         return;
     }
-    pick_dequant(type)(dst, src, n);
+    PT_ASSERT(type == NN_Q8_0 || type == NN_Q4_0);
+    kernels[type].dequant[nn_isa()](dst, src, n);
 }
 
 /* ---- the product -------------------------------------------------------- */
@@ -546,7 +525,7 @@ void nn_qlinear_int(float *Y, const float *X, const nn_qmat *W, const float *b, 
 #pragma omp parallel for schedule(static) if ((long)N * in > 65536)
     for (int n = 0; n < N; n++) quantize_x(qx + (size_t)n * in, dx + (size_t)n * nb, X + (size_t)n * in, in);
 
-    tile_fn tile = pick_tile(W->type);
+    tile_fn tile = kernels[W->type].tile[nn_isa()];
     size_t wstride = nn_qrow_bytes(W->type, in);
     const uint8_t *w = W->data;
     int nchunks = (out + QL_WROWS - 1) / QL_WROWS;
